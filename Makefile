@@ -1,0 +1,46 @@
+# One entry point for people and CI. Everything runs inside .venv/ in the checkout.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+ENV ?= local
+PROFILE ?= small
+STAMP := $(VENV)/.installed
+JARS_STAMP := .ivy2/.resolved
+
+.PHONY: venv jars test test-fast demo lint generate ingest clean
+
+venv: $(STAMP)
+
+$(STAMP): setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+# Resolve the Delta Lake jars from Maven Central into .ivy2/ once; later sessions reuse the cache.
+jars: $(JARS_STAMP)
+
+$(JARS_STAMP): $(STAMP) conf/base.yaml
+	$(PY) -m jobs.warm_jars --env $(ENV)
+	touch $@
+
+test: venv jars
+	$(PY) -m pytest
+
+test-fast: venv jars
+	$(PY) -m pytest -m "not slow"
+
+lint: venv
+	$(VENV)/bin/ruff check lib jobs tests
+
+generate: venv jars
+	$(PY) -m jobs.generate_sources --env $(ENV) --profile $(PROFILE)
+
+ingest: venv jars
+	$(PY) -m jobs.ingest --env $(ENV)
+
+demo: venv jars
+	$(PY) -m jobs.pipeline --env $(ENV) --profile $(PROFILE)
+
+clean:
+	rm -rf data/ spark-warehouse/ metastore_db/ derby.log .pytest_cache
