@@ -1,0 +1,30 @@
+"""Resolve the configured Spark packages (Delta Lake) into the local Ivy cache once.
+
+Later runs, tests and CI reuse the cache instead of reaching Maven Central again.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from customer_identity.cli import base_parser, run
+from customer_identity.config import load_config
+from customer_identity.spark import build_session
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser(__doc__)
+
+    def body(args) -> int:
+        config = load_config(args.env, args.config)
+        spark = build_session(config)
+        spark.range(1).count()
+        print(f"packages resolved: {', '.join(config.spark.packages) or '(none)'} into {config.spark.ivy_dir or 'default ivy cache'}")
+        spark.stop()
+        return 0
+
+    return run(body, parser, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

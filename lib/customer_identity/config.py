@@ -1,0 +1,444 @@
+"""Typed, validated job configuration.
+
+Configuration is layered: ``conf/base.yaml``, then the environment overlay
+``conf/<env>.yaml``, then an optional user overlay (``--config PATH``) whose
+values win. It is loaded once, before Spark starts, into frozen dataclasses.
+Any unknown key, missing value or bad value raises :class:`ConfigError`
+naming the file, the dotted key and what was expected.
+
+Strings may reference the ``paths`` section as ``${data_root}``,
+``${output_root}`` etc., and environment variables as ``${env:NAME}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+CUSTOMER_ATTRIBUTES = (
+    "first_name",
+    "surname",
+    "full_name",
+    "email",
+    "phone",
+    "date_of_birth",
+    "address_line_1",
+    "address_line_2",
+    "city",
+    "postcode",
+    "country",
+)
+TRANSACTION_ATTRIBUTES = (
+    "event_time",
+    "product_id",
+    "category_id",
+    "category_code",
+    "brand",
+    "price",
+    "session_id",
+    "customer_id",
+    "guest_first_name",
+    "guest_surname",
+    "guest_postcode",
+)
+SOURCE_KINDS = ("customers", "transactions")
+SOURCE_FORMATS = ("csv", "json", "parquet", "delta", "jdbc")
+ENFORCED_TYPES = ("string", "int", "long", "double", "decimal", "date", "timestamp")
+PROFILES = ("tiny", "small", "medium", "large")
+
+
+class ConfigError(ValueError):
+    """A configuration file is wrong; the message names file, key and expectation."""
+
+
+# --------------------------------------------------------------------------- types
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    data_root: str
+    output_root: str
+    checkpoint_dir: str
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    mode: str  # "local" sets a master; "cluster" never does
+    app_name: str
+    local_master: str
+    shuffle_partitions: int
+    packages: tuple[str, ...]
+    ivy_dir: str
+    driver_memory: str
+    conf: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """How to read one source system and map it onto canonical attributes."""
+
+    name: str
+    kind: str
+    format: str
+    path: str
+    options: Mapping[str, str]
+    id_column: str | None
+    required_columns: tuple[str, ...]
+    types: Mapping[str, str]
+    formats: Mapping[str, str]
+    columns: Mapping[str, str]  # canonical attribute -> raw column
+    record_time_column: str | None
+
+    def raw_column(self, attribute: str) -> str | None:
+        """Raw column holding ``attribute``, or None when the source lacks it."""
+        return self.columns.get(attribute)
+
+
+@dataclass(frozen=True)
+class TablesConfig:
+    bronze: str
+    quarantine: str
+    silver: str
+    gold: str
+    truth: str
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    profile: str
+    seed: int
+    start_date: str
+    days: int
+    rates: Mapping[str, float]
+    profiles: Mapping[str, Mapping[str, int]]
+
+
+@dataclass(frozen=True)
+class Config:
+    env: str
+    files: tuple[str, ...]
+    paths: PathsConfig
+    spark: SparkConfig
+    sources: Mapping[str, SourceConfig]
+    tables: TablesConfig
+    generator: GeneratorConfig
+    raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
+
+    def source(self, name: str) -> SourceConfig:
+        try:
+            return self.sources[name]
+        except KeyError:
+            raise ConfigError(
+                f"sources.{name}: no such source; configured sources are {sorted(self.sources)}"
+            ) from None
+
+    def sources_of_kind(self, kind: str) -> list[SourceConfig]:
+        return [s for s in self.sources.values() if s.kind == kind]
+
+    def bronze_path(self, source: str) -> str:
+        return f"{self.tables.bronze}/{source}"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: configuration file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+# Within a source, these mappings describe one export's shape: an overlay replaces them whole.
+_REPLACED_WHOLE = ("columns", "types", "formats", "options")
+
+
+def _merge(
+    base: dict[str, Any], overlay: Mapping[str, Any], origin: dict[str, str], file: str, prefix: str = ""
+) -> dict[str, Any]:
+    """Deep-merge ``overlay`` into ``base``; remember which file set each key."""
+    out = dict(base)
+    for key, value in overlay.items():
+        dotted = f"{prefix}{key}"
+        if value is None and prefix == "sources.":
+            out.pop(key, None)  # an overlay can drop a source: `sources: {crm: null}`
+            continue
+        replace_whole = re.fullmatch(r"sources\.[^.]+\.", prefix) and key in _REPLACED_WHOLE
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) and not replace_whole:
+            out[key] = _merge(dict(out[key]), value, origin, file, dotted + ".")
+        else:
+            out[key] = value
+            origin[dotted] = file
+            if isinstance(value, Mapping):
+                _record_origin(value, origin, file, dotted + ".")
+    return out
+
+
+def _record_origin(value: Mapping[str, Any], origin: dict[str, str], file: str, prefix: str) -> None:
+    for key, sub in value.items():
+        origin[f"{prefix}{key}"] = file
+        if isinstance(sub, Mapping):
+            _record_origin(sub, origin, file, f"{prefix}{key}.")
+
+
+_TEMPLATE = re.compile(r"\$\{([^}]+)\}")
+
+
+class _Validator:
+    """Reads typed values out of the merged mapping, raising precise errors."""
+
+    def __init__(self, data: Mapping[str, Any], origin: Mapping[str, str]):
+        self.data = data
+        self.origin = origin
+        self.variables: dict[str, str] = {}
+
+    def _file_for(self, dotted: str) -> str:
+        parts = dotted.split(".")
+        while parts:
+            found = self.origin.get(".".join(parts))
+            if found:
+                return found
+            parts.pop()
+        return next(iter(self.origin.values()), "<config>")
+
+    def error(self, dotted: str, expected: str, got: Any = dataclasses.MISSING) -> ConfigError:
+        msg = f"{self._file_for(dotted)}: key '{dotted}': expected {expected}"
+        if got is not dataclasses.MISSING:
+            msg += f", got {got!r}"
+        return ConfigError(msg)
+
+    def section(self, dotted: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> Mapping[str, Any]:
+        node: Any = self.data
+        for part in dotted.split(".") if dotted else []:
+            if not isinstance(node, Mapping) or part not in node:
+                raise self.error(dotted, "a mapping (section missing)")
+            node = node[part]
+        if not isinstance(node, Mapping):
+            raise self.error(dotted, "a mapping", node)
+        for key in node:
+            if key not in allowed:
+                raise self.error(f"{dotted}.{key}" if dotted else key, f"one of the known keys {sorted(allowed)}")
+        for key in required:
+            if node.get(key) is None:
+                raise self.error(f"{dotted}.{key}" if dotted else key, "a value (required key missing)")
+        return node
+
+    def render(self, dotted: str, value: str) -> str:
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name.startswith("env:"):
+                env_name = name[4:]
+                if env_name not in os.environ:
+                    raise self.error(dotted, f"environment variable {env_name} to be set")
+                return os.environ[env_name]
+            if name not in self.variables:
+                raise self.error(dotted, f"a template variable among {sorted(self.variables)}", f"${{{name}}}")
+            return self.variables[name]
+
+        for _ in range(5):  # variables may reference each other
+            rendered = _TEMPLATE.sub(sub, value)
+            if rendered == value:
+                break
+            value = rendered
+        return value
+
+    def string(self, node: Mapping[str, Any], key: str, dotted: str, *, choices: tuple[str, ...] = (), optional=False):
+        value = node.get(key)
+        if value is None:
+            if optional:
+                return None
+            raise self.error(dotted, "a string (required key missing)")
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(dotted, "a non-empty string", value)
+        value = self.render(dotted, value)
+        if choices and value not in choices:
+            raise self.error(dotted, f"one of {list(choices)}", value)
+        return value
+
+    def integer(self, node: Mapping[str, Any], key: str, dotted: str, *, minimum: int = 0) -> int:
+        value = node.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.error(dotted, f"an integer >= {minimum}", value)
+        return value
+
+    def str_map(self, node: Mapping[str, Any], key: str, dotted: str) -> dict[str, str]:
+        value = node.get(key) or {}
+        if not isinstance(value, Mapping):
+            raise self.error(dotted, "a mapping of strings", value)
+        out = {}
+        for k, v in value.items():
+            if isinstance(v, bool):
+                v = str(v).lower()
+            if not isinstance(v, (str, int, float)):
+                raise self.error(f"{dotted}.{k}", "a string or number", v)
+            out[str(k)] = self.render(f"{dotted}.{k}", str(v))
+        return out
+
+    def str_list(self, node: Mapping[str, Any], key: str, dotted: str) -> tuple[str, ...]:
+        value = node.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.error(dotted, "a list of strings", value)
+        return tuple(self.render(dotted, v) for v in value)
+
+
+def _parse_source(v: _Validator, name: str, node: Mapping[str, Any]) -> SourceConfig:
+    dotted = f"sources.{name}"
+    v.section(
+        dotted,
+        allowed=(
+            "kind",
+            "format",
+            "path",
+            "options",
+            "id_column",
+            "required_columns",
+            "types",
+            "formats",
+            "columns",
+            "record_time_column",
+        ),
+        required=("kind", "format", "path", "columns"),
+    )
+    kind = v.string(node, "kind", f"{dotted}.kind", choices=SOURCE_KINDS)
+    fmt = v.string(node, "format", f"{dotted}.format", choices=SOURCE_FORMATS)
+    columns = v.str_map(node, "columns", f"{dotted}.columns")
+    allowed_attrs = CUSTOMER_ATTRIBUTES if kind == "customers" else TRANSACTION_ATTRIBUTES
+    for attr in columns:
+        if attr not in allowed_attrs:
+            raise v.error(f"{dotted}.columns.{attr}", f"a {kind} attribute among {list(allowed_attrs)}")
+    types = v.str_map(node, "types", f"{dotted}.types")
+    for col, typ in types.items():
+        if typ not in ENFORCED_TYPES:
+            raise v.error(f"{dotted}.types.{col}", f"one of {list(ENFORCED_TYPES)}", typ)
+    formats = v.str_map(node, "formats", f"{dotted}.formats")
+    for col in formats:
+        if types.get(col) not in ("date", "timestamp"):
+            raise v.error(f"{dotted}.formats.{col}", "a column declared as date or timestamp under types")
+    id_column = v.string(node, "id_column", f"{dotted}.id_column", optional=True)
+    if kind == "customers" and id_column is None:
+        raise v.error(f"{dotted}.id_column", "the raw column holding the source's record id (customers sources)")
+    return SourceConfig(
+        name=name,
+        kind=kind,
+        format=fmt,
+        path=v.string(node, "path", f"{dotted}.path"),
+        options=v.str_map(node, "options", f"{dotted}.options"),
+        id_column=id_column,
+        required_columns=v.str_list(node, "required_columns", f"{dotted}.required_columns"),
+        types=types,
+        formats=formats,
+        columns=columns,
+        record_time_column=v.string(node, "record_time_column", f"{dotted}.record_time_column", optional=True),
+    )
+
+
+def _build(data: Mapping[str, Any], origin: Mapping[str, str], env: str, files: tuple[str, ...]) -> Config:
+    v = _Validator(data, origin)
+    v.section("", allowed=("paths", "spark", "sources", "tables", "generator"), required=("paths", "spark", "tables"))
+
+    p = v.section("paths", allowed=("data_root", "output_root", "checkpoint_dir"), required=("data_root", "output_root"))
+    v.variables = {}
+    data_root = v.string(p, "data_root", "paths.data_root")
+    v.variables["data_root"] = data_root
+    output_root = v.string(p, "output_root", "paths.output_root")
+    v.variables["output_root"] = output_root
+    checkpoint = v.string(p, "checkpoint_dir", "paths.checkpoint_dir", optional=True) or f"{output_root}/_checkpoints"
+    v.variables["checkpoint_dir"] = checkpoint
+    paths = PathsConfig(data_root, output_root, checkpoint)
+
+    s = v.section(
+        "spark",
+        allowed=("mode", "app_name", "local_master", "shuffle_partitions", "packages", "ivy_dir", "driver_memory", "conf"),
+        required=("mode", "app_name"),
+    )
+    spark = SparkConfig(
+        mode=v.string(s, "mode", "spark.mode", choices=("local", "cluster")),
+        app_name=v.string(s, "app_name", "spark.app_name"),
+        local_master=v.string(s, "local_master", "spark.local_master", optional=True) or "local[*]",
+        shuffle_partitions=v.integer(s, "shuffle_partitions", "spark.shuffle_partitions", minimum=1)
+        if "shuffle_partitions" in s
+        else 200,
+        packages=v.str_list(s, "packages", "spark.packages"),
+        ivy_dir=v.string(s, "ivy_dir", "spark.ivy_dir", optional=True) or "",
+        driver_memory=v.string(s, "driver_memory", "spark.driver_memory", optional=True) or "",
+        conf=v.str_map(s, "conf", "spark.conf"),
+    )
+
+    t = v.section("tables", allowed=("bronze", "quarantine", "silver", "gold", "truth"), required=("bronze", "quarantine", "silver", "gold", "truth"))
+    tables = TablesConfig(**{k: v.string(t, k, f"tables.{k}") for k in ("bronze", "quarantine", "silver", "gold", "truth")})
+
+    sources_node = data.get("sources") or {}
+    if not isinstance(sources_node, Mapping):
+        raise v.error("sources", "a mapping of source name to source description", sources_node)
+    sources = {}
+    for name, node in sources_node.items():
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", str(name)):
+            raise v.error(f"sources.{name}", "a lower-case identifier as source name")
+        sources[name] = _parse_source(v, name, node)
+    for kind in SOURCE_KINDS:
+        if sources and not any(s.kind == kind for s in sources.values()):
+            raise v.error("sources", f"at least one source of kind '{kind}'")
+
+    g = v.section("generator", allowed=("profile", "seed", "start_date", "days", "rates", "profiles"), required=("profile", "seed"))
+    rates_node = g.get("rates") or {}
+    if not isinstance(rates_node, Mapping):
+        raise v.error("generator.rates", "a mapping of rate name to a number in [0, 1]", rates_node)
+    rates = {}
+    for k, r in rates_node.items():
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r <= 1:
+            raise v.error(f"generator.rates.{k}", "a number in [0, 1]", r)
+        rates[k] = float(r)
+    profiles_node = g.get("profiles") or {}
+    profiles: dict[str, dict[str, int]] = {}
+    for prof, spec in profiles_node.items():
+        if prof not in PROFILES:
+            raise v.error(f"generator.profiles.{prof}", f"one of {list(PROFILES)}")
+        if not isinstance(spec, Mapping):
+            raise v.error(f"generator.profiles.{prof}", "a mapping", spec)
+        profiles[prof] = {k: v.integer(spec, k, f"generator.profiles.{prof}.{k}", minimum=1) for k in spec}
+    generator = GeneratorConfig(
+        profile=v.string(g, "profile", "generator.profile", choices=PROFILES),
+        seed=v.integer(g, "seed", "generator.seed"),
+        start_date=v.string(g, "start_date", "generator.start_date", optional=True) or "2026-10-01",
+        days=v.integer(g, "days", "generator.days", minimum=1) if "days" in g else 31,
+        rates=rates,
+        profiles=profiles,
+    )
+    return Config(env=env, files=files, paths=paths, spark=spark, sources=sources, tables=tables, generator=generator, raw=data)
+
+
+def load_config(
+    env: str = "local",
+    user_config: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    conf_dir: str | os.PathLike[str] | None = None,
+) -> Config:
+    """Load base + ``<env>`` overlay + optional user overlay + programmatic overrides."""
+    root = Path(conf_dir) if conf_dir else CONF_DIR
+    origin: dict[str, str] = {}
+    files = [root / "base.yaml", root / f"{env}.yaml"]
+    if not files[1].is_file():
+        envs = sorted(p.stem for p in root.glob("*.yaml") if p.stem not in ("base", "model"))
+        raise ConfigError(f"{files[1]}: no overlay for environment '{env}'; known environments: {envs}")
+    if user_config:
+        files.append(Path(user_config))
+    merged: dict[str, Any] = {}
+    for f in files:
+        merged = _merge(merged, _read_yaml(f), origin, str(f))
+    if overrides:
+        merged = _merge(merged, overrides, origin, "<overrides>")
+    return _build(merged, origin, env, tuple(str(f) for f in files))

@@ -1,0 +1,72 @@
+"""The one Spark session factory, for local mode and for clusters.
+
+Local mode sets the master, resolves the Delta jars from Maven Central through
+Spark's own package resolution (cached in ``spark.ivy_dir``) and adds Splink's
+similarity-function jar from the installed wheel. In cluster mode the code
+never sets a master: spark-submit, Databricks or EMR decide where it runs, and
+the cluster provides the jars (see the README).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from customer_identity.config import Config
+
+log = logging.getLogger(__name__)
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+
+
+def splink_jar() -> str:
+    """Path of the jar with Splink's Spark similarity UDFs, shipped in the splink wheel."""
+    from splink.backends.spark import similarity_jar_location  # noqa: PLC0415 (keep splink import lazy)
+
+    return similarity_jar_location()
+
+
+def session_conf(config: Config) -> dict[str, str]:
+    """All Spark settings the job applies, as a plain dict (useful for tests and spark-submit)."""
+    sc = config.spark
+    conf: dict[str, str] = {
+        "spark.app.name": sc.app_name,
+        "spark.sql.extensions": DELTA_EXTENSION,
+        "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
+        "spark.sql.shuffle.partitions": str(sc.shuffle_partitions),
+        "spark.jars": splink_jar(),
+    }
+    if sc.packages:
+        conf["spark.jars.packages"] = ",".join(sc.packages)
+    if sc.ivy_dir:
+        conf["spark.jars.ivy"] = str(Path(sc.ivy_dir).resolve())
+    if sc.mode == "local" and sc.driver_memory:
+        conf["spark.driver.memory"] = sc.driver_memory
+    conf.update(sc.conf)
+    return conf
+
+
+def build_session(config: Config, extra_conf: dict[str, str] | None = None) -> SparkSession:
+    """Build (or reuse) the session described by ``config.spark``."""
+    builder = SparkSession.builder
+    if config.spark.mode == "local":
+        builder = builder.master(config.spark.local_master)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    conf = session_conf(config)
+    conf.update(extra_conf or {})
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    spark.sparkContext.setCheckpointDir(config.paths.checkpoint_dir)
+    log.info(
+        "spark session ready: mode=%s master=%s shuffle_partitions=%s",
+        config.spark.mode,
+        spark.sparkContext.master,
+        spark.conf.get("spark.sql.shuffle.partitions"),
+    )
+    return spark
