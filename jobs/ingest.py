@@ -28,10 +28,12 @@ def main(argv: list[str] | None = None) -> int:
         results = [ingest_source(spark, config, s, args.batch_id) for s in sources]
         log_path = f"{config.paths.output_root}/meta/ingestion_log"
         for r in results:
+            if not r.batch_id:
+                continue
             write_delta(ingestion_log([r], spark), log_path, replace_where=f"source_system = '{r.source}' AND batch_id = '{r.batch_id}'")
         print(f"{'source':<14}{'batch':<18}{'read':>10}{'accepted':>10}{'quarantined':>13}")
         for r in results:
-            print(f"{r.source:<14}{r.batch_id:<18}{r.rows_read:>10,}{r.rows_accepted:>10,}{r.rows_quarantined:>13,}  {r.reasons or ''}")
+            print(f"{r.source:<14}{r.batch_id or '(no new files)':<18}{r.rows_read:>10,}{r.rows_accepted:>10,}{r.rows_quarantined:>13,}  {r.reasons or ''}")
         print(f"bronze tables under {config.tables.bronze}; quarantine at {config.tables.quarantine}")
         return 0
 

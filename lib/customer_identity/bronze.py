@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 
 from customer_identity.config import Config, SourceConfig
 from customer_identity.errors import RowCountMismatch
-from customer_identity.io import CORRUPT_COLUMN, SOURCE_FILE_COLUMN, read_delta, read_source, source_files, write_delta
+from customer_identity.io import CORRUPT_COLUMN, SOURCE_FILE_COLUMN, delta_exists, read_delta, read_source, source_files, write_delta
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +106,47 @@ class IngestResult:
         return self.rows_read == self.rows_accepted + self.rows_quarantined
 
 
+def files_ledger_path(config: Config) -> str:
+    return f"{config.paths.output_root}/meta/ingested_files"
+
+
+def new_files(spark: SparkSession, config: Config, source: SourceConfig, files: list[tuple[str, int, int]]) -> tuple[list, list]:
+    """Split a source's files into (new or changed files, changed files) against the ledger."""
+    ledger_path = files_ledger_path(config)
+    if not delta_exists(spark, ledger_path):
+        return files, []
+    seen = {
+        (r.file_path, r.file_size, r.file_mtime)
+        for r in read_delta(spark, ledger_path).filter(F.col("source_system") == source.name).collect()
+    }
+    seen_paths = {p for p, _, _ in seen}
+    fresh = [f for f in files if f not in seen]
+    return fresh, [f for f in fresh if f[0] in seen_paths]
+
+
 def ingest_source(spark: SparkSession, config: Config, source: SourceConfig, batch_id: str | None = None) -> IngestResult:
-    """Read one source, write its bronze and quarantine slices for this batch, and prove no row was lost."""
-    raw = read_source(spark, source).cache()
-    files = source_files(raw) if source.format != "jdbc" else []
-    batch = batch_id or derive_batch_id(source.name, files)
+    """Ingest the files of one source not ingested before, as one batch, and prove no row was lost.
+
+    Files already in the ledger (same path, size and modification time) are skipped, so
+    re-running changes nothing; a file that changed in place replaces its earlier rows.
+    """
+    everything = read_source(spark, source)
+    files = source_files(everything) if source.format != "jdbc" else []
+    fresh, changed = (files, []) if source.format == "jdbc" else new_files(spark, config, source, files)
+    if source.format != "jdbc" and not fresh:
+        log.info("source=%s: no new files since the last ingestion; nothing to do", source.name)
+        return IngestResult(source.name, "", 0, 0, 0, {})
+    batch = batch_id or derive_batch_id(source.name, fresh)
+    raw = everything
+    if source.format != "jdbc":
+        raw = everything.filter(F.col(SOURCE_FILE_COLUMN).isin([p for p, _, _ in fresh]))
+    raw = raw.cache()
     checked = with_lineage(with_reject_reason(raw, source), batch).cache()
     rows_read = raw.count()
 
     bronze_path = config.bronze_path(source.name)
+    for path, _, _ in changed:
+        _delete_file_rows(spark, config, source.name, path)
     where = f"{BATCH} = '{batch}'"
     write_delta(filter_accepted(checked), bronze_path, replace_where=where)
     write_delta(
@@ -130,15 +162,34 @@ def ingest_source(spark: SparkSession, config: Config, source: SourceConfig, bat
     checked.unpersist()
     raw.unpersist()
     log.info(
-        "ingested source=%s batch=%s read=%d accepted=%d quarantined=%d reasons=%s",
-        source.name, batch, result.rows_read, result.rows_accepted, result.rows_quarantined, reasons,
+        "ingested source=%s batch=%s files=%d read=%d accepted=%d quarantined=%d reasons=%s",
+        source.name, batch, len(fresh), result.rows_read, result.rows_accepted, result.rows_quarantined, reasons,
     )  # fmt: skip
     if not result.balanced:
         raise RowCountMismatch(
             f"source '{source.name}' batch {batch}: read {rows_read} rows but wrote {accepted} to bronze "
             f"and {result.rows_quarantined} to quarantine; the batch must be re-run"
         )
+    if fresh:
+        ledger = spark.createDataFrame(
+            [(source.name, p, size, mtime, batch) for p, size, mtime in fresh],
+            "source_system string, file_path string, file_size long, file_mtime long, batch_id string",
+        )
+        write_delta(ledger, files_ledger_path(config), replace_where=f"source_system = '{source.name}' AND batch_id = '{batch}'")
     return result
+
+
+def _delete_file_rows(spark: SparkSession, config: Config, source_name: str, path: str) -> None:
+    from delta.tables import DeltaTable  # noqa: PLC0415
+
+    log.warning("source=%s: a file changed since it was ingested; replacing its earlier rows", source_name)
+    bronze = config.bronze_path(source_name)
+    if delta_exists(spark, bronze):
+        DeltaTable.forPath(spark, bronze).delete(F.col(SOURCE_FILE_COLUMN) == path)
+    if delta_exists(spark, config.tables.quarantine):
+        DeltaTable.forPath(spark, config.tables.quarantine).delete((F.col("source_system") == source_name) & (F.col("source_file") == path))
+    ledger = files_ledger_path(config)
+    DeltaTable.forPath(spark, ledger).delete((F.col("source_system") == source_name) & (F.col("file_path") == path))
 
 
 def ingestion_log(results: list[IngestResult], spark: SparkSession) -> DataFrame:

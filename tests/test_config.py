@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import pytest
+
+from customer_identity.config import ConfigError, load_config
+
+
+def test_local_overlay_sets_local_mode_and_templates_paths():
+    config = load_config("local")
+    assert config.spark.mode == "local"
+    assert config.spark.local_master == "local[2]"
+    assert config.tables.bronze == "data/output/bronze"
+    assert config.source("platform").path == "data/sources/platform"
+    assert config.source("crm").columns["full_name"] == "customer_name"
+
+
+def test_cluster_overlays_never_set_local_mode_and_use_object_storage():
+    emr = load_config("emr")
+    assert emr.spark.mode == "cluster"
+    assert emr.tables.gold.startswith("s3://")
+    dbx = load_config("databricks")
+    assert dbx.tables.bronze.startswith("dbfs:/")
+
+
+def test_user_overlay_wins_and_replaces_a_column_mapping_whole(tmp_path):
+    user = tmp_path / "mine.yaml"
+    user.write_text(
+        "paths:\n  output_root: /tmp/elsewhere\n"
+        "sources:\n  crm:\n    columns: {full_name: name, email: mail}\n"
+    )
+    config = load_config("local", user)
+    assert config.tables.gold == "/tmp/elsewhere/gold"
+    assert dict(config.source("crm").columns) == {"full_name": "name", "email": "mail"}
+
+
+def test_unknown_key_names_file_and_key(tmp_path):
+    user = tmp_path / "typo.yaml"
+    user.write_text("spark:\n  shufle_partitions: 4\n")
+    with pytest.raises(ConfigError) as err:
+        load_config("local", user)
+    assert "typo.yaml" in str(err.value) and "spark.shufle_partitions" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "yaml_text, key",
+    [
+        ("spark:\n  shuffle_partitions: zero\n", "spark.shuffle_partitions"),
+        ("sources:\n  crm:\n    format: xml\n", "sources.crm.format"),
+        ("sources:\n  crm:\n    columns: {nickname: x}\n", "sources.crm.columns.nickname"),
+        ("sources:\n  crm:\n    types: {birth_date: datetime}\n", "sources.crm.types.birth_date"),
+        ("generator:\n  rates: {typo: 1.5}\n", "generator.rates.typo"),
+        ("paths:\n  output_root: ${nowhere}/x\n", "paths.output_root"),
+    ],
+)
+def test_bad_values_are_rejected_with_the_key(tmp_path, yaml_text, key):
+    user = tmp_path / "bad.yaml"
+    user.write_text(yaml_text)
+    with pytest.raises(ConfigError) as err:
+        load_config("local", user)
+    assert key in str(err.value)
+    assert "bad.yaml" in str(err.value)
+
+
+def test_missing_environment_and_missing_file():
+    with pytest.raises(ConfigError, match="no overlay for environment 'moon'"):
+        load_config("moon")
+    with pytest.raises(ConfigError, match="not found"):
+        load_config("local", "/no/such/file.yaml")
+
+
+def test_a_source_can_be_dropped_but_each_kind_must_remain(tmp_path):
+    user = tmp_path / "drop.yaml"
+    user.write_text("sources:\n  crm: null\n")
+    assert set(load_config("local", user).sources) == {"platform", "transactions"}
+    user.write_text("sources:\n  transactions: null\n")
+    with pytest.raises(ConfigError, match="transactions"):
+        load_config("local", user)
+
+
+def test_env_variables_in_templates(tmp_path, monkeypatch):
+    user = tmp_path / "env.yaml"
+    user.write_text("paths:\n  output_root: ${env:EBUY_OUT}/run\n")
+    monkeypatch.setenv("EBUY_OUT", "/data/x")
+    assert load_config("local", user).paths.output_root == "/data/x/run"
+    monkeypatch.delenv("EBUY_OUT")
+    with pytest.raises(ConfigError, match="EBUY_OUT"):
+        load_config("local", user)
