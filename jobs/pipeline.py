@@ -1,4 +1,4 @@
-"""Run the whole batch end to end in one Spark application: generate (optional) -> ingest -> resolve -> evaluate.
+"""Run the whole batch end to end in one Spark application: generate (optional) -> ingest.
 
     python -m jobs.pipeline --env local --profile small      # make demo
     python -m jobs.pipeline --env local --skip-generate      # your own sources, via --config
@@ -11,7 +11,8 @@ import time
 
 from customer_identity.cli import base_parser, configure_logging
 
-STAGES = ("generate", "ingest", "resolve", "evaluate")
+# stage name -> job module, in run order
+STAGES = {"generate": "jobs.generate_sources", "ingest": "jobs.ingest"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,14 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     import importlib
 
     timings = {}
-    for stage in STAGES:
+    for stage, module_name in STAGES.items():
         if stage == "generate" and args.skip_generate:
             continue
-        module_name = {"generate": "jobs.generate_sources"}.get(stage, f"jobs.{stage}")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            continue  # stage not part of this build
+        module = importlib.import_module(module_name)
         stage_args = common + (["--profile", args.profile] if stage == "generate" and args.profile else [])
         started = time.monotonic()
         print(f"== {stage}", flush=True)
