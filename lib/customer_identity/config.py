@@ -123,6 +123,49 @@ class GeneratorConfig:
 
 
 @dataclass(frozen=True)
+class ComparisonSpec:
+    comparison: str  # a class of splink.comparison_library
+    columns: tuple[str, ...]
+    args: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    account_source: str
+    link_type: str
+    comparisons: tuple[ComparisonSpec, ...]
+    blocking_rules: tuple[tuple[str, ...], ...]
+    max_comparisons: int
+    deterministic_rules: tuple[tuple[str, ...], ...]
+    deterministic_recall: float
+    u_max_pairs: int
+    em_blocking_rules: tuple[tuple[str, ...], ...]
+    em_record_sample_proportion: float
+    seed: int
+    predict_threshold: float
+    match_threshold: float
+    break_lineage_method: str
+    wholestage_codegen: bool
+
+
+@dataclass(frozen=True)
+class ClusteringConfig:
+    engine: str
+    max_iterations: int
+    checkpoint_interval: int
+
+
+SURVIVORSHIP_RULES = ("source_priority", "most_recent", "most_frequent")
+GOLDEN_ATTRIBUTES = ("first_name", "surname", "email", "phone", "date_of_birth", "address_line_1", "city", "postcode")
+
+
+@dataclass(frozen=True)
+class SurvivorshipConfig:
+    source_priority: tuple[str, ...]
+    rules: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class Config:
     env: str
     files: tuple[str, ...]
@@ -131,6 +174,9 @@ class Config:
     sources: Mapping[str, SourceConfig]
     tables: TablesConfig
     generator: GeneratorConfig
+    model: ModelConfig
+    clustering: ClusteringConfig
+    survivorship: SurvivorshipConfig
     raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
     def source(self, name: str) -> SourceConfig:
@@ -348,7 +394,11 @@ def _parse_source(v: _Validator, name: str, node: Mapping[str, Any]) -> SourceCo
 
 def _build(data: Mapping[str, Any], origin: Mapping[str, str], env: str, files: tuple[str, ...]) -> Config:
     v = _Validator(data, origin)
-    v.section("", allowed=("paths", "spark", "sources", "tables", "generator"), required=("paths", "spark", "tables"))
+    v.section(
+        "",
+        allowed=("paths", "spark", "sources", "tables", "generator", "model", "clustering", "survivorship"),
+        required=("paths", "spark", "tables", "model", "clustering", "survivorship"),
+    )
 
     p = v.section("paths", allowed=("data_root", "output_root", "checkpoint_dir"), required=("data_root", "output_root"))
     v.variables = {}
@@ -418,7 +468,110 @@ def _build(data: Mapping[str, Any], origin: Mapping[str, str], env: str, files: 
         rates=rates,
         profiles=profiles,
     )
-    return Config(env=env, files=files, paths=paths, spark=spark, sources=sources, tables=tables, generator=generator, raw=data)
+    model = _parse_model(v, sources)
+    c = v.section("clustering", allowed=("engine", "max_iterations", "checkpoint_interval"), required=("engine",))
+    clustering = ClusteringConfig(
+        engine=v.string(c, "engine", "clustering.engine", choices=("dataframe", "graphframes")),
+        max_iterations=v.integer(c, "max_iterations", "clustering.max_iterations", minimum=1) if "max_iterations" in c else 40,
+        checkpoint_interval=v.integer(c, "checkpoint_interval", "clustering.checkpoint_interval", minimum=1) if "checkpoint_interval" in c else 2,
+    )
+    sv = v.section("survivorship", allowed=("source_priority", "rules"), required=("source_priority", "rules"))
+    priority = v.str_list(sv, "source_priority", "survivorship.source_priority")
+    rules = v.str_map(sv, "rules", "survivorship.rules")
+    for attr, rule in rules.items():
+        if attr not in GOLDEN_ATTRIBUTES:
+            raise v.error(f"survivorship.rules.{attr}", f"a golden attribute among {list(GOLDEN_ATTRIBUTES)}")
+        if rule not in SURVIVORSHIP_RULES:
+            raise v.error(f"survivorship.rules.{attr}", f"one of {list(SURVIVORSHIP_RULES)}", rule)
+    survivorship = SurvivorshipConfig(priority, {a: rules.get(a, "most_recent") for a in GOLDEN_ATTRIBUTES})
+    return Config(
+        env=env, files=files, paths=paths, spark=spark, sources=sources, tables=tables, generator=generator,
+        model=model, clustering=clustering, survivorship=survivorship, raw=data,
+    )  # fmt: skip
+
+
+def _probability(v: _Validator, node: Mapping[str, Any], key: str, dotted: str) -> float:
+    value = node.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise v.error(dotted, "a probability strictly between 0 and 1", value)
+    return float(value)
+
+
+def _rules(v: _Validator, node: Mapping[str, Any], key: str, dotted: str, minimum: int = 1) -> tuple[tuple[str, ...], ...]:
+    value = node.get(key)
+    if not isinstance(value, list) or len(value) < minimum:
+        raise v.error(dotted, f"a list of at least {minimum} rule(s), each a list of column names", value)
+    out = []
+    for i, rule in enumerate(value):
+        if not isinstance(rule, list) or not rule or not all(isinstance(c, str) for c in rule):
+            raise v.error(f"{dotted}[{i}]", "a non-empty list of column names", rule)
+        out.append(tuple(rule))
+    return tuple(out)
+
+
+def _parse_model(v: _Validator, sources: Mapping[str, SourceConfig]) -> ModelConfig:
+    m = v.section(
+        "model",
+        allowed=("account_source", "link_type", "comparisons", "blocking_rules", "max_comparisons", "training",
+                 "predict_threshold", "match_threshold", "spark"),
+        required=("account_source", "comparisons", "blocking_rules", "training", "predict_threshold", "match_threshold"),
+    )  # fmt: skip
+    account_source = v.string(m, "account_source", "model.account_source")
+    if sources and account_source not in sources:
+        raise v.error("model.account_source", f"a configured source among {sorted(sources)}", account_source)
+    comparisons = []
+    raw_comparisons = m.get("comparisons")
+    if not isinstance(raw_comparisons, list) or not raw_comparisons:
+        raise v.error("model.comparisons", "a non-empty list of comparisons", raw_comparisons)
+    for i, spec in enumerate(raw_comparisons):
+        dotted = f"model.comparisons[{i}]"
+        if not isinstance(spec, Mapping):
+            raise v.error(dotted, "a mapping with comparison, columns and optional args", spec)
+        for key in spec:
+            if key not in ("comparison", "columns", "args"):
+                raise v.error(f"{dotted}.{key}", "one of ['args', 'columns', 'comparison']")
+        columns = spec.get("columns")
+        if not isinstance(columns, list) or not columns or not all(isinstance(c, str) for c in columns):
+            raise v.error(f"{dotted}.columns", "a non-empty list of column names", columns)
+        args = spec.get("args") or {}
+        if not isinstance(args, Mapping):
+            raise v.error(f"{dotted}.args", "a mapping of keyword arguments", args)
+        comparisons.append(ComparisonSpec(v.string(spec, "comparison", f"{dotted}.comparison"), tuple(columns), dict(args)))
+    t = v.section(
+        "model.training",
+        allowed=("deterministic_rules", "deterministic_recall", "u_max_pairs", "em_blocking_rules", "em_record_sample_proportion", "seed"),
+        required=("deterministic_rules", "deterministic_recall", "em_blocking_rules"),
+    )
+    ms = m.get("spark") or {}
+    if not isinstance(ms, Mapping):
+        raise v.error("model.spark", "a mapping", ms)
+    for key in ms:
+        if key not in ("break_lineage_method", "wholestage_codegen"):
+            raise v.error(f"model.spark.{key}", "one of ['break_lineage_method', 'wholestage_codegen']")
+    codegen = ms.get("wholestage_codegen", False)
+    if not isinstance(codegen, bool):
+        raise v.error("model.spark.wholestage_codegen", "true or false", codegen)
+    em_sample = t.get("em_record_sample_proportion", 1.0)
+    if isinstance(em_sample, bool) or not isinstance(em_sample, (int, float)) or not 0 < em_sample <= 1:
+        raise v.error("model.training.em_record_sample_proportion", "a number in (0, 1]", em_sample)
+    return ModelConfig(
+        account_source=account_source,
+        link_type=v.string(m, "link_type", "model.link_type", choices=("link_and_dedupe", "dedupe_only", "link_only"), optional=True) or "link_and_dedupe",
+        comparisons=tuple(comparisons),
+        blocking_rules=_rules(v, m, "blocking_rules", "model.blocking_rules"),
+        max_comparisons=v.integer(m, "max_comparisons", "model.max_comparisons", minimum=1) if "max_comparisons" in m else 50_000_000,
+        deterministic_rules=_rules(v, t, "deterministic_rules", "model.training.deterministic_rules"),
+        deterministic_recall=_probability(v, t, "deterministic_recall", "model.training.deterministic_recall"),
+        u_max_pairs=v.integer(t, "u_max_pairs", "model.training.u_max_pairs", minimum=1000) if "u_max_pairs" in t else 1_000_000,
+        em_blocking_rules=_rules(v, t, "em_blocking_rules", "model.training.em_blocking_rules", minimum=2),
+        em_record_sample_proportion=float(em_sample),
+        seed=v.integer(t, "seed", "model.training.seed") if "seed" in t else 42,
+        predict_threshold=_probability(v, m, "predict_threshold", "model.predict_threshold"),
+        match_threshold=_probability(v, m, "match_threshold", "model.match_threshold"),
+        break_lineage_method=v.string(ms, "break_lineage_method", "model.spark.break_lineage_method", choices=("parquet", "persist", "checkpoint"), optional=True)
+        or "parquet",
+        wholestage_codegen=codegen,
+    )
 
 
 def load_config(
@@ -430,10 +583,10 @@ def load_config(
     """Load base + ``<env>`` overlay + optional user overlay + programmatic overrides."""
     root = Path(conf_dir) if conf_dir else CONF_DIR
     origin: dict[str, str] = {}
-    files = [root / "base.yaml", root / f"{env}.yaml"]
-    if not files[1].is_file():
+    files = [root / "base.yaml", root / "model.yaml", root / f"{env}.yaml"]
+    if not files[2].is_file():
         envs = sorted(p.stem for p in root.glob("*.yaml") if p.stem not in ("base", "model"))
-        raise ConfigError(f"{files[1]}: no overlay for environment '{env}'; known environments: {envs}")
+        raise ConfigError(f"{files[2]}: no overlay for environment '{env}'; known environments: {envs}")
     if user_config:
         files.append(Path(user_config))
     merged: dict[str, Any] = {}

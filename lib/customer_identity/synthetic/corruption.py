@@ -104,3 +104,16 @@ def phone_format(national: Column, u: Column) -> Column:
         .when(u < 0.9, F.concat(F.lit("+44"), rest))
         .otherwise(F.concat(a, F.lit("-"), b))
     )
+
+
+def dob_error(dob: Column, u_kind: Column, u_dir: Column) -> Column:
+    """A wrong date of birth as people mistype it: day and month swapped, a day or a year off."""
+    day, month, year = F.dayofmonth(dob), F.month(dob), F.year(dob)
+    sign = F.when(u_dir < 0.5, -1).otherwise(1)
+    swapped = F.when((day <= 12) & (day != month), F.make_date(year, day, month)).otherwise(F.date_add(dob, sign))
+    return (
+        F.when(u_kind < 0.35, swapped)
+        .when(u_kind < 0.65, F.date_add(dob, sign))
+        .when(u_kind < 0.9, F.add_months(dob, sign * 12))
+        .otherwise(F.add_months(dob, sign * 120))
+    )

@@ -74,6 +74,7 @@ def corrupt_identity(
         "postcode_format": u("pcfmt") < r["postcode_format"],
         "postcode_error": u("pcerr") < r["postcode_error"],
         "email_variant": u("email") < r["email_variant"],
+        "dob_error": F.col("date_of_birth").isNotNull() & (u("dob") < r["dob_error"]),
     }
     for tag, cond in flags.items():
         df = df.withColumn(f"_c_{tag}", cond if tag in ("moved", "surname_change") else cond & on)
@@ -96,6 +97,7 @@ def corrupt_identity(
     df = df.withColumn("postcode", F.when(c("postcode_error"), cx.postcode_error(F.col("postcode"), u("pe1"), u("pe2"))).otherwise(F.col("postcode")))
     df = df.withColumn("postcode", F.when(c("postcode_format"), cx.postcode_format(F.col("postcode"), u("pf"))).otherwise(F.col("postcode")))
     df = df.withColumn("email", F.when(c("email_variant"), cx.email_variant(F.col("email"), u("ek"), u("ep"))).otherwise(F.col("email")))
+    df = df.withColumn("date_of_birth", F.when(c("dob_error"), cx.dob_error(F.col("date_of_birth"), u("dk"), u("dd"))).otherwise(F.col("date_of_birth")))
     df = df.withColumn("corruptions", _tags({tag: c(tag) for tag in flags}))
     return df.drop(*[f"_c_{t}" for t in flags], "_fn", "nicknames")
 

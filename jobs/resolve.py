@@ -1,0 +1,47 @@
+"""Resolve the bronze sources into golden customers: standardise, match (Splink), cluster, survive, count.
+
+    python -m jobs.resolve --env local
+    python -m jobs.resolve --env local --model data/output/model/splink_model.json   # reuse a trained model
+    spark-submit jobs/resolve.py --env emr
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from customer_identity.cli import base_parser, run
+from customer_identity.config import ConfigError, load_config
+from customer_identity.matching import build_settings
+from customer_identity.resolution import run_resolve
+from customer_identity.spark import build_session
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser(__doc__)
+    parser.add_argument("--model", default=None, help="a saved Splink model JSON: skip training and use it")
+
+    def body(args) -> int:
+        config = load_config(args.env, args.config)
+        build_settings(config.model)  # a bad model description fails here, before Spark starts
+        if args.model and not Path(args.model).is_file():
+            raise ConfigError(f"--model {args.model}: no such model file")
+        spark = build_session(config)
+        result = run_resolve(spark, config, args.model)
+        print(f"customers: {result.customers:,}")
+        print(f"naive count (platform accounts + CRM records + distinct guest identities): {result.naive_count:,}")
+        print(f"duplicates removed: {result.naive_count - result.customers:,}")
+        print(f"identity records by source: {result.records_by_source}")
+        print("customers by source combination:")
+        for combo, n in sorted(result.by_source_combination.items(), key=lambda kv: -kv[1]):
+            print(f"  {combo:<24}{n:>10,}")
+        print(f"comparisons (blocking upper bound): {result.comparisons_upper_bound:,}; pairs kept: {result.pairs_scored_kept:,}; accepted: {result.pairs_accepted:,}")
+        print("stage seconds: " + ", ".join(f"{k} {v}" for k, v in result.stage_seconds.items()))
+        print(f"model: {result.model_path}")
+        return 0
+
+    return run(body, parser, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

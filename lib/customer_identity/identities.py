@@ -1,0 +1,182 @@
+"""Silver identity records: one row per platform account, CRM record and distinct guest identity.
+
+Every source's raw columns are mapped onto the canonical attributes through config and
+standardised. Guest checkouts whose standardised (first name, surname, postcode) are
+identical collapse into one guest identity; every transaction row keeps the key of the
+identity record it belongs to, so nothing downstream loses a purchase.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from customer_identity.bronze import typed_column
+from customer_identity.config import SourceConfig
+from customer_identity.standardise import (
+    clean_text,
+    postcode_outward,
+    split_full_name,
+    standardise_address,
+    standardise_dob,
+    standardise_email,
+    standardise_name,
+    standardise_phone,
+    standardise_postcode,
+    with_canonical_first_name,
+)
+
+GUEST_SOURCE = "guest"
+
+# The matching attributes every identity record carries (null where a source lacks them).
+IDENTITY_COLUMNS = (
+    "record_key",
+    "source_system",
+    "source_record_id",
+    "record_time",
+    "first_name_std",
+    "surname_std",
+    "first_name_canonical",
+    "full_name_std",
+    "name_pair_sorted",
+    "email_std",
+    "phone_e164",
+    "date_of_birth",
+    "address_line_1_std",
+    "city_std",
+    "postcode_std",
+    "postcode_outward",
+)
+
+
+def record_key(source: Column | str, record_id: Column) -> Column:
+    src = F.lit(source) if isinstance(source, str) else source
+    return F.concat(src, F.lit(":"), record_id)
+
+
+def _attr(df: DataFrame, source: SourceConfig, attribute: str) -> Column:
+    raw = source.raw_column(attribute)
+    if raw is None or raw not in df.columns:
+        return F.lit(None).cast("string")
+    return F.col(raw)
+
+
+def _typed_attr(df: DataFrame, source: SourceConfig, attribute: str, default_type: str) -> Column:
+    raw = source.raw_column(attribute)
+    if raw is None or raw not in df.columns:
+        return F.lit(None).cast(default_type)
+    return typed_column(F.col(raw), source.types.get(raw, default_type), source.formats.get(raw))
+
+
+def with_identity_attributes(df: DataFrame, nicknames: DataFrame) -> DataFrame:
+    """Derived matching columns from the standardised ones: canonical first name, full name, outward code."""
+    return (
+        with_canonical_first_name(df, nicknames)
+        .withColumn("full_name_std", F.concat_ws(" ", "first_name_canonical", "surname_std"))
+        .withColumn("full_name_std", F.when(F.col("first_name_std").isNull() & F.col("surname_std").isNull(), None).otherwise(F.col("full_name_std")))
+        .withColumn("postcode_outward", postcode_outward(F.col("postcode_std")))
+        .withColumn(
+            "name_pair_sorted",  # equal for the same two names in either order (swapped fields)
+            F.when(
+                F.col("first_name_canonical").isNotNull() & F.col("surname_std").isNotNull(),
+                F.array_join(F.array_sort(F.array("first_name_canonical", "surname_std")), "|"),
+            ),
+        )
+    )
+
+
+def standardise_customer_source(df: DataFrame, source: SourceConfig, nicknames: DataFrame) -> DataFrame:
+    """Bronze rows of a customers source -> identity records (canonical, standardised attributes)."""
+    first = standardise_name(_attr(df, source, "first_name"))
+    surname = standardise_name(_attr(df, source, "surname"))
+    full_first, full_surname = split_full_name(_attr(df, source, "full_name"))
+    record_time = (
+        typed_column(F.col(source.record_time_column), source.types.get(source.record_time_column, "timestamp"), source.formats.get(source.record_time_column)).cast("timestamp")
+        if source.record_time_column and source.record_time_column in df.columns
+        else F.lit(None).cast("timestamp")
+    )
+    out = df.select(
+        record_key(source.name, F.trim(F.col(source.id_column))).alias("record_key"),
+        F.lit(source.name).alias("source_system"),
+        F.trim(F.col(source.id_column)).alias("source_record_id"),
+        record_time.alias("record_time"),
+        F.coalesce(first, full_first).alias("first_name_std"),
+        F.coalesce(surname, full_surname).alias("surname_std"),
+        standardise_email(_attr(df, source, "email")).alias("email_std"),
+        standardise_phone(_attr(df, source, "phone")).alias("phone_e164"),
+        standardise_dob(_typed_attr(df, source, "date_of_birth", "date")).alias("date_of_birth"),
+        standardise_address(_attr(df, source, "address_line_1")).alias("address_line_1_std"),
+        clean_text(_attr(df, source, "city")).alias("city_std"),
+        standardise_postcode(_attr(df, source, "postcode")).alias("postcode_std"),
+    )
+    return with_identity_attributes(out, nicknames).select(*IDENTITY_COLUMNS)
+
+
+def typed_transactions(df: DataFrame, source: SourceConfig, account_source: str) -> DataFrame:
+    """Bronze transaction rows -> typed rows with the key of the identity record they belong to.
+
+    Registered purchases attach to the account's record through ``customer_id``; guest
+    purchases to the guest identity of their standardised (first name, surname, postcode).
+    """
+    cols = {a: _attr(df, source, a) for a in source.columns}
+    for attr, default in (("event_time", "timestamp"), ("product_id", "long"), ("category_id", "long"), ("price", "double"), ("customer_id", "long")):
+        cols[attr] = _typed_attr(df, source, attr, default)
+    out = df.select(
+        *[cols.get(a, F.lit(None)).alias(a) for a in ("event_time", "product_id", "category_id", "category_code", "brand", "price", "session_id")],
+        cols.get("customer_id", F.lit(None)).alias("account_id"),  # the source's account id, not the resolved customer
+        standardise_name(cols.get("guest_first_name", F.lit(None))).alias("guest_first_name_std"),
+        standardise_name(cols.get("guest_surname", F.lit(None))).alias("guest_surname_std"),
+        standardise_postcode(cols.get("guest_postcode", F.lit(None))).alias("guest_postcode_std"),
+        F.col("_batch_id").alias("batch_id"),
+        F.col("_source_file").alias("source_file"),
+    )
+    has_guest = F.col("guest_first_name_std").isNotNull() | F.col("guest_surname_std").isNotNull()
+    guest_key = record_key(
+        GUEST_SOURCE,
+        F.sha2(F.concat_ws("|", F.coalesce("guest_first_name_std", F.lit("")), F.coalesce("guest_surname_std", F.lit("")), F.coalesce("guest_postcode_std", F.lit(""))), 256).substr(1, 20),
+    )
+    return out.withColumn(
+        "attribution",
+        F.when(F.col("account_id").isNotNull(), "registered").when(has_guest, "guest").otherwise("unattributed"),
+    ).withColumn(
+        "record_key",
+        F.when(F.col("account_id").isNotNull(), record_key(account_source, F.col("account_id").cast("string"))).when(has_guest, guest_key),
+    )
+
+
+def guest_identities(transactions: DataFrame, nicknames: DataFrame) -> DataFrame:
+    """One identity record per distinct standardised guest (first name, surname, postcode)."""
+    guests = transactions.filter(F.col("attribution") == "guest")
+    out = guests.groupBy("record_key", "guest_first_name_std", "guest_surname_std", "guest_postcode_std").agg(F.min("event_time").alias("record_time"))
+    out = out.select(
+        "record_key",
+        F.lit(GUEST_SOURCE).alias("source_system"),
+        F.substring_index("record_key", ":", -1).alias("source_record_id"),
+        "record_time",
+        F.col("guest_first_name_std").alias("first_name_std"),
+        F.col("guest_surname_std").alias("surname_std"),
+        F.lit(None).cast("string").alias("email_std"),
+        F.lit(None).cast("string").alias("phone_e164"),
+        F.lit(None).cast("date").alias("date_of_birth"),
+        F.lit(None).cast("string").alias("address_line_1_std"),
+        F.lit(None).cast("string").alias("city_std"),
+        F.col("guest_postcode_std").alias("postcode_std"),
+    )
+    return with_identity_attributes(out, nicknames).select(*IDENTITY_COLUMNS)
+
+
+def orphan_account_identities(transactions: DataFrame, accounts: DataFrame, account_source: str) -> DataFrame:
+    """Accounts that purchases reference but the account export lacks (e.g. quarantined rows).
+
+    They are real customers with unknown details: each becomes an identity record of its own.
+    """
+    referenced = transactions.filter(F.col("attribution") == "registered").groupBy("record_key").agg(F.min("event_time").alias("record_time"))
+    missing = referenced.join(accounts.select("record_key"), "record_key", "left_anti")
+    null = lambda t: F.lit(None).cast(t)  # noqa: E731
+    return missing.select(
+        "record_key",
+        F.lit(account_source).alias("source_system"),
+        F.substring_index("record_key", ":", -1).alias("source_record_id"),
+        "record_time",
+        *[null("date" if c == "date_of_birth" else "string").alias(c) for c in IDENTITY_COLUMNS[4:]],
+    )

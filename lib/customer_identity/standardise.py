@@ -1,0 +1,158 @@
+"""Standardisation of customer attributes as Spark column expressions.
+
+Column functions (``Column -> Column``) clean one attribute; ``with_*`` transforms add
+standardised columns to a DataFrame. No Python UDFs: everything runs in the JVM.
+"""
+
+from __future__ import annotations
+
+import csv
+from functools import lru_cache
+from importlib import resources
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+_ACCENTED = "àáâãäåāăąçćčďèéêëēėęěìíîïīįıñńňòóôõöøōőŕřśšşťùúûüūůűųýÿźżžßæœ"
+_PLAIN = "aaaaaaaaacccdeeeeeeeeiiiiiiinnnoooooooorrsssttuuuuuuuuyyzzzsao"
+TITLES = ("mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "lady", "lord", "rev", "revd", "fr")
+SUFFIXES = ("jr", "jnr", "junior", "sr", "snr", "senior", "ii", "iii", "iv", "mbe", "obe", "cbe", "phd", "esq", "bsc", "msc")
+PLUS_ADDRESSING_PROVIDERS = ("gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "hotmail.co.uk", "live.com", "live.co.uk", "icloud.com", "me.com")
+DOT_BLIND_PROVIDERS = ("gmail.com", "googlemail.com")
+UK_POSTCODE = r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$"
+
+
+def _null_if_blank(c: Column) -> Column:
+    return F.when(F.length(c) == 0, F.lit(None)).otherwise(c)
+
+
+def clean_text(c: Column) -> Column:
+    """Lower case, Latin accents folded, punctuation dropped, whitespace collapsed; '' -> null.
+
+    Letters of other scripts are kept as they are (lower-cased where the script has case).
+    """
+    s = F.translate(F.lower(c), _ACCENTED, _PLAIN)
+    s = F.regexp_replace(s, r"['’`.]", "")  # O'Neill -> oneill, St. -> st
+    s = F.regexp_replace(s, r"[^\p{L}\p{N}]+", " ")
+    return _null_if_blank(F.trim(s))
+
+
+def _strip_tokens(c: Column, leading: tuple[str, ...], trailing: tuple[str, ...]) -> Column:
+    lead = "|".join(leading)
+    trail = "|".join(trailing)
+    s = F.regexp_replace(c, rf"^(({lead}) )+", "")
+    s = F.regexp_replace(s, rf"( ({trail}))+$", "")
+    return _null_if_blank(F.trim(s))
+
+
+def standardise_name(c: Column) -> Column:
+    """A first name or surname: cleaned, titles and suffixes removed."""
+    return _strip_tokens(clean_text(c), TITLES, SUFFIXES)
+
+
+def split_full_name(c: Column) -> tuple[Column, Column]:
+    """(first name, surname) from one field: 'SMITH, John', 'Mr John A Smith Jr', 'john smith'."""
+    raw = F.trim(c)
+    has_comma = raw.contains(",")
+    before = standardise_name(F.substring_index(raw, ",", 1))
+    after = standardise_name(F.substring_index(raw, ",", -1))
+    whole = standardise_name(raw)
+    tokens = F.split(whole, " ")
+    first_plain = F.element_at(tokens, 1)
+    last_plain = F.when(F.size(tokens) > 1, F.element_at(tokens, -1))
+    first_comma = F.element_at(F.split(after, " "), 1)
+    first = F.when(has_comma, first_comma).otherwise(first_plain)
+    surname = F.when(has_comma, before).otherwise(last_plain)
+    return _null_if_blank(first), _null_if_blank(surname)
+
+
+def standardise_email(c: Column) -> Column:
+    """Lower case and trimmed; dots and '+tags' removed only where the provider ignores them."""
+    e = F.lower(F.trim(c))
+    valid = e.rlike(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    local = F.substring_index(e, "@", 1)
+    domain = F.substring_index(e, "@", -1)
+    domain = F.when(domain == "googlemail.com", F.lit("gmail.com")).otherwise(domain)
+    local = F.when(domain.isin(*PLUS_ADDRESSING_PROVIDERS), F.substring_index(local, "+", 1)).otherwise(local)
+    local = F.when(domain.isin(*DOT_BLIND_PROVIDERS), F.regexp_replace(local, r"\.", "")).otherwise(local)
+    return F.when(valid, F.concat(local, F.lit("@"), domain))
+
+
+def standardise_phone(c: Column, default_country_code: str = "44") -> Column:
+    """E.164 ('+447700900123'); national numbers assume the default country; junk -> null."""
+    raw = F.trim(c)
+    digits = F.regexp_replace(raw, r"[^0-9]", "")
+    plus = raw.startswith("+")
+    cc = default_country_code
+    e164 = (
+        F.when(plus, F.concat(F.lit("+"), digits))
+        .when(digits.startswith("00"), F.concat(F.lit("+"), F.substring(digits, 3, 20)))
+        .when(digits.startswith("0"), F.concat(F.lit(f"+{cc}"), F.substring(digits, 2, 20)))
+        .when(digits.startswith(cc) & (F.length(digits) == 12), F.concat(F.lit("+"), digits))
+    )
+    # drop a trunk zero written after the country code: +44 (0)7700 ...
+    e164 = F.regexp_replace(e164, rf"^\+{cc}0", f"+{cc}")
+    n = F.length(e164)
+    return F.when((n >= 9) & (n <= 16), e164)
+
+
+def standardise_postcode(c: Column) -> Column:
+    """UK postcode as 'SW1A 1AA'; anything that is not a UK postcode shape -> null."""
+    s = F.regexp_replace(F.upper(c), r"[^A-Z0-9]", "")
+    formatted = F.concat(F.substring(s, 1, F.length(s) - 3), F.lit(" "), F.substring(s, -3, 3))
+    return F.when(s.rlike(UK_POSTCODE), formatted)
+
+
+def postcode_outward(postcode_std: Column) -> Column:
+    return F.substring_index(postcode_std, " ", 1)
+
+
+def standardise_dob(c: Column, as_of: Column | None = None) -> Column:
+    """A plausible date of birth (after 1900, not in the future) or null."""
+    as_of = as_of if as_of is not None else F.current_date()
+    return F.when((c >= F.lit("1900-01-01").cast("date")) & (c <= as_of), c)
+
+
+def standardise_address(c: Column) -> Column:
+    return clean_text(c)
+
+
+# --------------------------------------------------------------------------- nicknames
+
+
+@lru_cache(maxsize=1)
+def nickname_canonical_pairs() -> list[tuple[str, str]]:
+    """(name, canonical name) for every nickname in the ``nicknames`` dataset.
+
+    A nickname shared by several formal names (``ron``: aaron, ronald, veronica) maps to
+    one of them deterministically: the alphabetically first. Formal names map to themselves.
+    """
+    text = resources.files("nicknames").joinpath("names.csv").read_text()
+    formal_of: dict[str, set[str]] = {}
+    formal_names: set[str] = set()
+    for row in csv.DictReader(text.splitlines()):
+        if row["relationship"] != "has_nickname":
+            continue
+        formal, nick = row["name1"].strip().lower(), row["name2"].strip().lower()
+        formal_names.add(formal)
+        formal_of.setdefault(nick, set()).add(formal)
+    pairs = []
+    for nick, formals in formal_of.items():
+        if nick in formal_names:
+            continue  # 'ray' is a name of its own
+        pairs.append((nick, sorted(formals)[0]))
+    return sorted(pairs)
+
+
+def nickname_table(spark: SparkSession) -> DataFrame:
+    return spark.createDataFrame(nickname_canonical_pairs(), "nickname string, canonical string")
+
+
+def with_canonical_first_name(df: DataFrame, nicknames: DataFrame, source: str = "first_name_std", target: str = "first_name_canonical") -> DataFrame:
+    """Map a standardised first name to its canonical form (Bob -> robert); others unchanged."""
+    nick = nicknames.select(F.col("nickname").alias("_nick"), F.col("canonical").alias("_canon"))
+    return (
+        df.join(F.broadcast(nick), F.col(source) == F.col("_nick"), "left")
+        .withColumn(target, F.coalesce(F.col("_canon"), F.col(source)))
+        .drop("_nick", "_canon")
+    )
