@@ -15,6 +15,7 @@ setup(
         "delta-spark==4.0.0",  # declares pyspark>=4.0.0,<4.1.0
         "splink==5.0.0",
         "graphframes-py==0.10.1",
+        "typing_extensions>=4.8",  # imported by graphframes-py, which does not declare it
         "pyyaml>=6.0",
         "nicknames==1.0.1",
         "faker>=30",

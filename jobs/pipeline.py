@@ -1,4 +1,4 @@
-"""Run the whole batch end to end in one Spark application: generate (optional) -> ingest.
+"""Run the whole batch end to end in one Spark application: generate (optional) -> ingest -> resolve -> evaluate.
 
     python -m jobs.pipeline --env local --profile small      # make demo
     python -m jobs.pipeline --env local --skip-generate      # your own sources, via --config
@@ -12,7 +12,7 @@ import time
 from customer_identity.cli import base_parser, configure_logging
 
 # stage name -> job module, in run order
-STAGES = {"generate": "jobs.generate_sources", "ingest": "jobs.ingest"}
+STAGES = {"generate": "jobs.generate_sources", "ingest": "jobs.ingest", "resolve": "jobs.resolve", "evaluate": "jobs.evaluate"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,7 +40,7 @@ def clean_text(c: Column) -> Column:
 def _strip_tokens(c: Column, leading: tuple[str, ...], trailing: tuple[str, ...]) -> Column:
     lead = "|".join(leading)
     trail = "|".join(trailing)
-    s = F.regexp_replace(c, rf"^(({lead}) )+", "")
+    s = F.regexp_replace(c, rf"^(({lead})( |$))+", "")
     s = F.regexp_replace(s, rf"( ({trail}))+$", "")
     return _null_if_blank(F.trim(s))
 
@@ -122,26 +122,42 @@ def standardise_address(c: Column) -> Column:
 
 @lru_cache(maxsize=1)
 def nickname_canonical_pairs() -> list[tuple[str, str]]:
-    """(name, canonical name) for every nickname in the ``nicknames`` dataset.
+    """(nickname, canonical name) for every nickname in the ``nicknames`` dataset.
 
-    A nickname shared by several formal names (``ron``: aaron, ronald, veronica) maps to
-    one of them deterministically: the alphabetically first. Formal names map to themselves.
+    A nickname maps to the most common given name among itself and the names it is short
+    for (US census frequencies shipped with Faker): ``bob`` -> robert, ``beth`` -> elizabeth.
+    Common names stay themselves. The mapping is deterministic.
     """
     text = resources.files("nicknames").joinpath("names.csv").read_text()
     formal_of: dict[str, set[str]] = {}
-    formal_names: set[str] = set()
     for row in csv.DictReader(text.splitlines()):
         if row["relationship"] != "has_nickname":
             continue
         formal, nick = row["name1"].strip().lower(), row["name2"].strip().lower()
-        formal_names.add(formal)
         formal_of.setdefault(nick, set()).add(formal)
+    n_nicknames: dict[str, int] = {}
+    for formals in formal_of.values():
+        for f in formals:
+            n_nicknames[f] = n_nicknames.get(f, 0) + 1
+    popularity = _first_name_popularity()
     pairs = []
     for nick, formals in formal_of.items():
-        if nick in formal_names:
-            continue  # 'ray' is a name of its own
-        pairs.append((nick, sorted(formals)[0]))
+        # the most common given name among the name itself and the names it shortens
+        # (Robert over Bert for 'bob'; Elizabeth for 'beth'); then most nicknames, then alphabetical
+        candidates = sorted(formals | {nick}, key=lambda f: (-popularity.get(f, 0.0), -n_nicknames.get(f, 0), f != nick, f))
+        if candidates[0] != nick:
+            pairs.append((nick, candidates[0]))
     return sorted(pairs)
+
+
+def _first_name_popularity() -> dict[str, float]:
+    from faker.providers.person.en_US import Provider  # noqa: PLC0415
+
+    out: dict[str, float] = {}
+    for names in (Provider.first_names_male, Provider.first_names_female):
+        for name, weight in names.items():
+            out[name.lower()] = out.get(name.lower(), 0.0) + float(weight)
+    return out
 
 
 def nickname_table(spark: SparkSession) -> DataFrame:

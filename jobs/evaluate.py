@@ -1,0 +1,47 @@
+"""Compare the resolved customers with the generator's ground truth and record the figures.
+
+    python -m jobs.evaluate --env local
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from pyspark.sql import functions as F
+
+from customer_identity.cli import base_parser, run
+from customer_identity.config import load_config
+from customer_identity.evaluation import evaluate, record_truth
+from customer_identity.io import read_delta, read_truth, write_delta
+from customer_identity.resolution import ResolvePaths
+from customer_identity.spark import build_session
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser(__doc__)
+
+    def body(args) -> int:
+        config = load_config(args.env, args.config)
+        spark = build_session(config)
+        paths = ResolvePaths.from_config(config)
+        crosswalk = read_delta(spark, paths.crosswalk, what="gold.customer_crosswalk")
+        resolved = read_delta(spark, paths.transactions_resolved, what="gold.transactions_resolved")
+        truth = record_truth(crosswalk, read_truth(spark, config, "records"), read_truth(spark, config, "sessions"), resolved)
+        result = evaluate(crosswalk, truth, read_truth(spark, config, "relations"))
+        row = result.as_row()
+        row["merged_by_relation"] = json.dumps(row["merged_by_relation"])
+        write_delta(spark.createDataFrame([row]).withColumn("evaluated_at", F.current_timestamp()), f"{config.tables.gold}/evaluation", mode="append")
+        print(f"customers: {result.predicted_customers:,} resolved vs {result.true_customers:,} true "
+              f"(error {result.count_error:+,}, {result.count_error_pct:+.2f}%)")
+        print(f"pairwise precision {result.pairwise_precision:.4f} recall {result.pairwise_recall:.4f} F1 {result.pairwise_f1:.4f}")
+        print(f"B-cubed precision {result.bcubed_precision:.4f} recall {result.bcubed_recall:.4f}")
+        print(f"hard negatives merged: {result.hard_negatives_merged:,} of {result.hard_negative_pairs:,} pairs "
+              f"({result.hard_negatives_merged_pct:.3f}%) {result.merged_by_relation}")
+        return 0
+
+    return run(body, parser, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
