@@ -41,13 +41,41 @@ def _comparison_library():
     return cl
 
 
+def address_postcode_comparison(address_col: str, postcode_col: str, outward_col: str):
+    """Where someone lives, compared once: same address, same postcode, same district, else.
+
+    Address and postcode are one piece of evidence; comparing them separately counts a
+    shared home twice and makes family members look like one person.
+    """
+    import splink.comparison_level_library as cll  # noqa: PLC0415
+
+    return _comparison_library().CustomComparison(
+        output_column_name="location",
+        comparison_description="address and postcode",
+        comparison_levels=[
+            cll.NullLevel(postcode_col),
+            cll.And(cll.ExactMatchLevel(postcode_col), cll.ExactMatchLevel(address_col)).configure(label_for_charts="same address and postcode"),
+            cll.ExactMatchLevel(postcode_col),
+            cll.ExactMatchLevel(outward_col).configure(label_for_charts="same postcode district"),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+# Comparisons this product adds to Splink's library, usable by name in conf/model.yaml.
+PROJECT_COMPARISONS = {"AddressPostcodeComparison": address_postcode_comparison}
+
+
 def build_comparisons(model: ModelConfig) -> list:
     cl = _comparison_library()
     out = []
     for i, spec in enumerate(model.comparisons):
-        cls = getattr(cl, spec.comparison, None)
-        if cls is None or not isinstance(cls, type):
-            raise ConfigError(f"model.comparisons[{i}].comparison: '{spec.comparison}' is not a class of splink.comparison_library (e.g. NameComparison, ExactMatch)")
+        cls = PROJECT_COMPARISONS.get(spec.comparison) or getattr(cl, spec.comparison, None)
+        if cls is None or not callable(cls):
+            raise ConfigError(
+                f"model.comparisons[{i}].comparison: '{spec.comparison}' is neither a class of splink.comparison_library "
+                f"(e.g. NameComparison, ExactMatch) nor one of {sorted(PROJECT_COMPARISONS)}"
+            )
         try:
             out.append(cls(*spec.columns, **dict(spec.args)))
         except TypeError as exc:
@@ -70,7 +98,7 @@ def build_settings(model: ModelConfig):
         unique_id_column_name=UNIQUE_ID,
         comparisons=build_comparisons(model),
         blocking_rules_to_generate_predictions=[_block_on(r) for r in model.blocking_rules],
-        retain_intermediate_calculation_columns=False,
+        retain_intermediate_calculation_columns=True,  # gamma_* columns explain each pair
         retain_matching_columns=False,
     )
 
@@ -180,7 +208,7 @@ def predict_pairs(spark: SparkSession, model: ModelConfig, records_by_source: Ma
         settings["blocking_rules_to_generate_predictions"] = [_block_on(r).create_blocking_rule_dict("spark") for r in model.blocking_rules]
         linker = Linker(inputs, settings)
         predictions = linker.inference.predict(threshold_match_probability=threshold).as_spark_dataframe()
-        gammas = [c for c in predictions.columns if c.startswith("gamma_")]
+        gammas = [c for c in predictions.columns if c.startswith(("gamma_", "mw_"))]
         pairs = predictions.select(
             F.col(f"{UNIQUE_ID}_l"),
             F.col(f"{UNIQUE_ID}_r"),

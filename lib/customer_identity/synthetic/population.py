@@ -166,6 +166,11 @@ def people(spark: SparkSession, n_people: int, seed: int, rates: dict[str, float
     mobile = F.concat(F.lit("07"), F.lpad(randint(seed, "p:mob", 100000000, 999999999, key).cast("string"), 9, "0"))
     landline = F.concat(F.lit("01"), F.lpad(randint(seed, "p:land", 100000000, 999999999, key).cast("string"), 9, "0"))
     p = p.withColumn("phone", F.when(uniform(seed, "p:landline", key) < 0.1, landline).otherwise(mobile))
+    # a second address and number some people give instead (work e-mail, old phone)
+    p = p.withColumn("has_alt_contact", uniform(seed, "p:alt", key) < rates["alt_contact"])
+    alt_provider = choice(["gmail.com", "outlook.com", "yahoo.co.uk", "hotmail.co.uk", "nhs.net", "btinternet.com"], uniform(seed, "p:altprov", key))
+    p = p.withColumn("alt_email", F.concat(F.substring(fn, 1, 1), sn, randint(seed, "p:altnum", 1, 999, key).cast("string"), F.lit("@"), alt_provider))
+    p = p.withColumn("alt_phone", F.concat(F.lit("07"), F.lpad(randint(seed, "p:altmob", 100000000, 999999999, key).cast("string"), 9, "0")))
 
     # life events: a move (second address) and, for some women, a new surname
     p = p.withColumn("moved", uniform(seed, "p:moved", key) < rates["moved"])
@@ -184,6 +189,9 @@ def people(spark: SparkSession, n_people: int, seed: int, rates: dict[str, float
         "date_of_birth",
         "email",
         "phone",
+        "has_alt_contact",
+        "alt_email",
+        "alt_phone",
         "house_number",
         "flat",
         "street",

@@ -51,6 +51,10 @@ def _nickname_table(spark: SparkSession) -> DataFrame:
     return df.groupBy("formal").agg(F.sort_array(F.collect_set("nickname")).alias("nicknames"))
 
 
+# facts about a person rather than typing; they apply whatever the gate in corrupt_identity
+LIFE_EVENTS = ("moved", "surname_change", "alt_contact")
+
+
 def corrupt_identity(
     df: DataFrame, spark: SparkSession, seed: int, rates: dict[str, float], key: str, salt: str, active: Column | None = None
 ) -> DataFrame:
@@ -66,6 +70,7 @@ def corrupt_identity(
     flags = {
         "moved": F.col("moved") & (u("moved") < 0.6),
         "surname_change": F.col("surname_changed") & (u("married") < 0.6),
+        "alt_contact": F.col("has_alt_contact") & (u("altc") < 0.5),
         "nickname": F.col("nicknames").isNotNull() & (u("nick") < r["nickname"]),
         "typo": u("typo") < r["typo"],
         "swap_names": u("swap") < r["swap_names"],
@@ -77,11 +82,14 @@ def corrupt_identity(
         "dob_error": F.col("date_of_birth").isNotNull() & (u("dob") < r["dob_error"]),
     }
     for tag, cond in flags.items():
-        df = df.withColumn(f"_c_{tag}", cond if tag in ("moved", "surname_change") else cond & on)
+        df = df.withColumn(f"_c_{tag}", cond if tag in LIFE_EVENTS else cond & on)
     c = lambda tag: F.col(f"_c_{tag}")  # noqa: E731
     for field in ("house_number", "flat", "street", "town", "postcode"):
         df = df.withColumn(field, F.when(c("moved"), F.col(f"new_{field}")).otherwise(F.col(field)))
     df = df.withColumn("surname", F.when(c("surname_change"), F.col("alt_surname")).otherwise(F.col("surname")))
+    alt_email_only = u("altwhich") < 0.5
+    df = df.withColumn("email", F.when(c("alt_contact") & alt_email_only, F.col("alt_email")).otherwise(F.col("email")))
+    df = df.withColumn("phone", F.when(c("alt_contact") & ~alt_email_only, F.col("alt_phone")).otherwise(F.col("phone")))
     nick = F.initcap(F.element_at("nicknames", (F.floor(u("nickpick") * F.size("nicknames")) + 1).cast("int")))
     df = df.withColumn("first_name", F.when(c("nickname"), nick).otherwise(F.col("first_name")))
     typo_first = u("typofield") < 0.5
