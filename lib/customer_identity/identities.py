@@ -27,6 +27,7 @@ from customer_identity.standardise import (
 )
 
 GUEST_SOURCE = "guest"
+_COLUMN_TYPES = {"date_of_birth": "date", "record_time": "timestamp", "first_name_variants": "array<string>"}
 
 # The matching attributes every identity record carries (null where a source lacks them).
 IDENTITY_COLUMNS = (
@@ -37,6 +38,7 @@ IDENTITY_COLUMNS = (
     "first_name_std",
     "surname_std",
     "first_name_canonical",
+    "first_name_variants",
     "full_name_std",
     "name_pair_sorted",
     "email_std",
@@ -178,5 +180,5 @@ def orphan_account_identities(transactions: DataFrame, accounts: DataFrame, acco
         F.lit(account_source).alias("source_system"),
         F.substring_index("record_key", ":", -1).alias("source_record_id"),
         "record_time",
-        *[null("date" if c == "date_of_birth" else "string").alias(c) for c in IDENTITY_COLUMNS[4:]],
+        *[null(_COLUMN_TYPES.get(c, "string")).alias(c) for c in IDENTITY_COLUMNS[4:]],
     )

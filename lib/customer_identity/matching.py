@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from customer_identity.config import ConfigError, ModelConfig
@@ -62,8 +62,34 @@ def address_postcode_comparison(address_col: str, postcode_col: str, outward_col
     )
 
 
+def person_name_comparison(first_col: str, surname_col: str, full_name_col: str, variants_col: str, jaro_winkler_thresholds: Sequence[float] = (0.92, 0.85)):
+    """First name and surname together, with swapped fields and nicknames as their own levels.
+
+    A shared surname with an unrelated first name is a level of its own: in one home that
+    is usually a relative, so it must not borrow the weight of a near match.
+    """
+    import splink.comparison_level_library as cll  # noqa: PLC0415
+
+    levels = [
+        cll.And(cll.NullLevel(first_col), cll.NullLevel(surname_col)),
+        cll.ExactMatchLevel(full_name_col).configure(tf_adjustment_column=full_name_col),
+        cll.ColumnsReversedLevel(first_col, surname_col, symmetrical=True),
+        cll.And(cll.ExactMatchLevel(surname_col), cll.ArrayIntersectLevel(variants_col, 1)).configure(
+            label_for_charts="same surname, first names are nickname-related"
+        ),
+    ]
+    for t in jaro_winkler_thresholds:
+        levels.append(cll.And(cll.JaroWinklerLevel(first_col, t), cll.JaroWinklerLevel(surname_col, t)))
+    levels += [
+        cll.ExactMatchLevel(surname_col).configure(tf_adjustment_column=surname_col, label_for_charts="same surname only"),
+        cll.ExactMatchLevel(first_col).configure(tf_adjustment_column=first_col, label_for_charts="same first name only"),
+        cll.ElseLevel(),
+    ]
+    return _comparison_library().CustomComparison(output_column_name="name", comparison_description="first name and surname", comparison_levels=levels)
+
+
 # Comparisons this product adds to Splink's library, usable by name in conf/model.yaml.
-PROJECT_COMPARISONS = {"AddressPostcodeComparison": address_postcode_comparison}
+PROJECT_COMPARISONS = {"AddressPostcodeComparison": address_postcode_comparison, "PersonNameComparison": person_name_comparison}
 
 
 def build_comparisons(model: ModelConfig) -> list:
@@ -106,6 +132,13 @@ def build_settings(model: ModelConfig):
 # --------------------------------------------------------------------------- blocking budget
 
 
+def _all_present(columns: Sequence[str]) -> Column:
+    cond = F.lit(True)
+    for c in columns:
+        cond = cond & F.col(c).isNotNull()
+    return cond
+
+
 @dataclass(frozen=True)
 class RuleCount:
     rule: tuple[str, ...]
@@ -122,7 +155,7 @@ def count_comparisons(records: DataFrame, rules: Sequence[Sequence[str]]) -> lis
     """
     out = []
     for rule in rules:
-        keyed = records.filter(F.greatest(*[F.col(c).isNull() for c in rule]) == F.lit(False)) if len(rule) > 1 else records.filter(F.col(rule[0]).isNotNull())
+        keyed = records.filter(_all_present(rule))
         sizes = keyed.groupBy(*rule).count()
         row = sizes.agg(F.sum(F.col("count") * (F.col("count") - 1) / 2).alias("pairs"), F.max("count").alias("largest")).first()
         out.append(RuleCount(tuple(rule), int(row["pairs"] or 0), int(row["largest"] or 0)))
@@ -169,6 +202,29 @@ def _register(spark: SparkSession, model: ModelConfig, records_by_source: Mappin
     return db_api, inputs
 
 
+def effective_recall(records_by_source: Mapping[str, DataFrame], model: ModelConfig) -> float:
+    """Recall of the deterministic rules over all true pairs.
+
+    ``model.training.deterministic_recall`` is their recall among pairs whose two records
+    carry the rules' fields; pairs where a side has none of them (guest identities have
+    no e-mail, phone or date of birth) cannot be found at all. The share of pairs with the
+    fields on both sides is estimated as the square of the share of records that have them.
+    """
+    columns = sorted({c for rule in model.deterministic_rules for c in rule})
+    total = covered = 0
+    for df in records_by_source.values():
+        has_all_of_a_rule = F.lit(False)
+        for rule in model.deterministic_rules:
+            has_all_of_a_rule = has_all_of_a_rule | _all_present(rule)
+        row = df.agg(F.count("*").alias("n"), F.sum(F.when(has_all_of_a_rule, 1).otherwise(0)).alias("k")).first()
+        total += row["n"]
+        covered += row["k"] or 0
+    coverage = (covered / total) ** 2 if total else 1.0
+    recall = max(min(model.deterministic_recall * coverage, 1.0), 1e-3)
+    log.info("deterministic rules on %s: record coverage %.3f, effective recall %.3f", "/".join(columns), covered / max(total, 1), recall)
+    return recall
+
+
 def train_model(spark: SparkSession, model: ModelConfig, records_by_source: Mapping[str, DataFrame], model_path: str) -> str:
     """Train the configured model on Spark and save it as Splink JSON at ``model_path``."""
     from splink import Linker  # noqa: PLC0415
@@ -176,7 +232,8 @@ def train_model(spark: SparkSession, model: ModelConfig, records_by_source: Mapp
     with splink_spark_settings(spark, model):
         _, inputs = _register(spark, model, records_by_source)
         linker = Linker(inputs, build_settings(model))
-        linker.training.estimate_probability_two_random_records_match([_block_on(r) for r in model.deterministic_rules], recall=model.deterministic_recall)
+        recall = effective_recall(records_by_source, model)
+        linker.training.estimate_probability_two_random_records_match([_block_on(r) for r in model.deterministic_rules], recall=recall)
         linker.training.estimate_u_using_random_sampling(max_pairs=model.u_max_pairs, seed=model.seed)
         trained = 0
         for rule in model.em_blocking_rules:

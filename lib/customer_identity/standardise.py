@@ -160,15 +160,38 @@ def _first_name_popularity() -> dict[str, float]:
     return out
 
 
+@lru_cache(maxsize=1)
+def nickname_formal_names() -> dict[str, list[str]]:
+    """Every nickname in the ``nicknames`` dataset with all the names it can be short for."""
+    text = resources.files("nicknames").joinpath("names.csv").read_text()
+    out: dict[str, set[str]] = {}
+    for row in csv.DictReader(text.splitlines()):
+        if row["relationship"] == "has_nickname":
+            out.setdefault(row["name2"].strip().lower(), set()).add(row["name1"].strip().lower())
+    return {k: sorted(v) for k, v in out.items()}
+
+
 def nickname_table(spark: SparkSession) -> DataFrame:
-    return spark.createDataFrame(nickname_canonical_pairs(), "nickname string, canonical string")
+    """(nickname, canonical, formal names) for every nickname in the maintained list."""
+    canonical = dict(nickname_canonical_pairs())
+    formal = nickname_formal_names()
+    rows = [(n, canonical.get(n, n), formal.get(n, [])) for n in sorted(set(canonical) | set(formal))]
+    return spark.createDataFrame(rows, "nickname string, canonical string, formal_names array<string>")
 
 
 def with_canonical_first_name(df: DataFrame, nicknames: DataFrame, source: str = "first_name_std", target: str = "first_name_canonical") -> DataFrame:
-    """Map a standardised first name to its canonical form (Bob -> robert); others unchanged."""
-    nick = nicknames.select(F.col("nickname").alias("_nick"), F.col("canonical").alias("_canon"))
+    """Map a standardised first name to its canonical form (Bob -> robert) and list its variants.
+
+    ``first_name_variants`` holds the name and every name it can be short for, so two
+    first names are nickname-related when their variants intersect (bob / rob: robert).
+    """
+    nick = nicknames.select(F.col("nickname").alias("_nick"), F.col("canonical").alias("_canon"), F.col("formal_names").alias("_formal"))
     return (
         df.join(F.broadcast(nick), F.col(source) == F.col("_nick"), "left")
         .withColumn(target, F.coalesce(F.col("_canon"), F.col(source)))
-        .drop("_nick", "_canon")
+        .withColumn(
+            "first_name_variants",
+            F.when(F.col(source).isNotNull(), F.array_distinct(F.concat(F.array(F.col(source)), F.coalesce(F.col("_formal"), F.array().cast("array<string>"))))),
+        )
+        .drop("_nick", "_canon", "_formal")
     )

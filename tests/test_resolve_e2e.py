@@ -1,0 +1,126 @@
+"""End to end on the tiny profile: generate -> ingest -> resolve -> evaluate, then model reuse and guards."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from pyspark.sql import functions as F
+
+from customer_identity.config import load_config
+from customer_identity.identities import IDENTITY_COLUMNS
+from customer_identity.matching import predict_pairs
+from jobs import evaluate, generate_sources, ingest, resolve
+
+pytestmark = pytest.mark.slow
+COUNT_TOLERANCE_PCT = 5.0  # tiny has a few hundred people: one merge is a fraction of a percent
+
+
+@pytest.fixture(scope="module")
+def run(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("resolve")
+    overlay = root / "overlay.yaml"
+    overlay.write_text(f"paths:\n  data_root: {root}/sources\n  output_root: {root}/output\ngenerator:\n  profile: tiny\n")
+    args = ["--env", "local", "--config", str(overlay)]
+    assert generate_sources.main(args) == 0
+    assert ingest.main(args) == 0
+    assert resolve.main(args) == 0
+    assert evaluate.main(args) == 0
+    return root, overlay, args
+
+
+def _delta(spark, path):
+    return spark.read.format("delta").load(str(path))
+
+
+def test_count_matches_ground_truth_within_tolerance(spark, run):
+    root, _, _ = run
+    ev = _delta(spark, root / "output/gold/evaluation").orderBy(F.desc("evaluated_at")).first()
+    print(ev.asDict())
+    assert abs(ev.count_error_pct) <= COUNT_TOLERANCE_PCT
+    assert ev.pairwise_f1 >= 0.85
+    counts = _delta(spark, root / "output/gold/customer_counts").first()
+    assert counts.customers == ev.predicted_customers
+    assert counts.naive_count > counts.customers
+    assert sum(counts.by_source_combination.values()) == counts.customers
+
+
+def test_rows_are_conserved_through_resolution(spark, run):
+    root, _, _ = run
+    out = root / "output"
+    bronze_tx = _delta(spark, out / "bronze/transactions").count()
+    assert _delta(spark, out / "silver/transactions").count() == bronze_tx
+    resolved = _delta(spark, out / "gold/transactions_resolved")
+    assert resolved.count() == bronze_tx
+    assert resolved.filter(F.col("customer_id").isNull() & (F.col("attribution") != "unattributed")).count() == 0
+    records = _delta(spark, out / "silver/identity_records")
+    crosswalk = _delta(spark, out / "gold/customer_crosswalk")
+    assert crosswalk.count() == records.count() == records.select("record_key").distinct().count()
+    customers = _delta(spark, out / "gold/customers")
+    assert customers.count() == crosswalk.select("customer_id").distinct().count()
+    # every platform and CRM record from bronze is an identity record
+    for source in ("platform", "crm"):
+        assert records.filter(F.col("source_system") == source).count() >= _delta(spark, out / f"bronze/{source}").count()
+
+
+def test_golden_customers_carry_provenance_and_no_raw_pii_in_ids(spark, run):
+    root, _, _ = run
+    customers = _delta(spark, root / "output/gold/customers")
+    row = customers.filter(F.col("first_name").isNotNull()).first()
+    assert row.customer_id.startswith("C") and len(row.customer_id) == 16
+    assert row.first_name_from.split(":")[0] in ("platform", "crm", "guest")
+    assert customers.filter(F.size("sources") == 0).count() == 0
+
+
+def test_saved_model_is_reused_and_gives_the_same_partition(spark, run):
+    root, _, args = run
+    crosswalk = _delta(spark, root / "output/gold/customer_crosswalk").select("record_key", "customer_id").collect()
+    model = root / "output/model/splink_model.json"
+    assert resolve.main([*args, "--model", str(model)]) == 0
+    again = _delta(spark, root / "output/gold/customer_crosswalk").select("record_key", "customer_id").collect()
+    assert sorted(crosswalk) == sorted(again)
+
+
+def test_two_records_compared_end_to_end(spark, run):
+    """The trained model on hand-made records: a nickname and a typo match; a father and son do not."""
+    root, overlay, _ = run
+    config = load_config("local", overlay)
+    types = {"date_of_birth": "date", "record_time": "timestamp", "first_name_variants": "array<string>"}
+    schema = ", ".join(f"{c} {types.get(c, 'string')}" for c in IDENTITY_COLUMNS)
+    d = dt.date
+
+    def rec(key, source, first, canon, surname, email, phone, dob, postcode, address):
+        values = {
+            "record_key": key, "source_system": source, "source_record_id": key.split(":")[1], "record_time": None,
+            "first_name_std": first, "surname_std": surname, "first_name_canonical": canon,
+            "first_name_variants": sorted({first, canon}), "full_name_std": f"{canon} {surname}",
+            "name_pair_sorted": "|".join(sorted([canon, surname])), "email_std": email, "phone_e164": phone,
+            "date_of_birth": dob, "address_line_1_std": address, "city_std": None, "postcode_std": postcode,
+            "postcode_outward": postcode.split(" ")[0],
+        }  # fmt: skip
+        return tuple(values[c] for c in IDENTITY_COLUMNS)
+
+    platform = [
+        rec("platform:1", "platform", "robert", "robert", "hughes", "rob.hughes@gmail.com", "+447700900001", d(1971, 3, 4), "CF10 1AA", "12 castle rd"),
+        rec("platform:2", "platform", "daniel", "daniel", "okafor", "dan.okafor@gmail.com", "+447700900003", d(1960, 6, 1), "LS6 2BB", "4 hill st"),
+    ]
+    crm = [
+        rec("crm:A", "crm", "bob", "robert", "hughs", None, "+447700900001", d(1971, 3, 4), "CF10 1AA", "12 castle rd"),
+        rec("crm:B", "crm", "samuel", "samuel", "okafor", None, "+447700900004", d(1992, 9, 9), "LS6 2BB", "4 hill st"),
+    ]
+    records = {"platform": spark.createDataFrame(platform, schema), "crm": spark.createDataFrame(crm, schema)}
+    pairs = predict_pairs(spark, config.model, records, str(root / "output/model/splink_model.json"), threshold=0.0)
+    prob = {(r.record_key_l, r.record_key_r): r.match_probability for r in pairs.collect()}
+    prob.update({(b, a): p for (a, b), p in list(prob.items())})
+    print(prob)
+    assert prob[("crm:A", "platform:1")] > 0.95
+    assert prob.get(("crm:B", "platform:2"), 0.0) < 0.5
+
+
+def test_too_many_comparisons_refuses_to_run(run, tmp_path, capsys):
+    _, overlay, _ = run
+    tight = tmp_path / "tight.yaml"
+    tight.write_text(overlay.read_text() + "model:\n  max_comparisons: 10\n")
+    assert resolve.main(["--env", "local", "--config", str(tight)]) == 2
+    err = capsys.readouterr().err
+    assert "max_comparisons=10" in err and "largest contributor is rule" in err
