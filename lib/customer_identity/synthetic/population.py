@@ -141,7 +141,10 @@ def people(spark: SparkSession, n_people: int, seed: int, rates: dict[str, float
     child_offset = F.when(F.col("twins") & (F.col("member") >= 3), randint(seed, "hh:twinage", 18 * 365, 30 * 365, "household_id")).otherwise(
         randint(seed, "p:child", 18 * 365, 30 * 365, key)
     )
-    child = F.least(F.date_add(head_dob, child_offset), F.date_sub(ref_dt, 16 * 365 + 30))
+    youngest = F.date_sub(ref_dt, 16 * 365 + 30)  # customers are 16 or older
+    child = F.date_add(head_dob, child_offset)
+    shift = F.when(F.col("twins"), randint(seed, "hh:young", 0, 6 * 365, "household_id")).otherwise(randint(seed, "p:young", 0, 6 * 365, key))
+    child = F.when(child > youngest, F.date_sub(youngest, shift)).otherwise(child)
     p = p.withColumn(
         "date_of_birth",
         F.when(F.col("member") == 1, head_dob).when(F.col("member") == 2, partner).otherwise(child),

@@ -128,13 +128,18 @@ def _address_line(df: DataFrame) -> DataFrame:
     return df.withColumn("address_line1", F.concat_ws(" ", F.col("house_number").cast("string"), F.col("street")))
 
 
+def _source_records(spark: SparkSession, people: DataFrame, seed: int, rates: dict[str, float], source: str, salt: str, extra_rate: str) -> DataFrame:
+    """One record per person present in ``source`` (two for a few), keyed ``rk``, corrupted."""
+    present = people.filter(f"in_{source}")
+    extra = uniform(seed, f"{salt}:extra", "person_id") < rates[extra_rate]
+    rec = present.withColumn("record_no", F.explode(F.sequence(F.lit(1), F.when(extra, 2).otherwise(1))))
+    rec = rec.withColumn("rk", F.xxhash64(F.lit(seed), F.lit(source), "person_id", "record_no"))
+    return corrupt_identity(rec, spark, seed, rates, "rk", salt)
+
+
 def platform_accounts(spark: SparkSession, people: DataFrame, seed: int, rates: dict[str, float], start: str, days: int) -> DataFrame:
     """Registered accounts (one or, rarely, two per person) with their corrupted details."""
-    p = people.filter("in_platform")
-    extra = uniform(seed, "pl:extra", "person_id") < rates["extra_platform_account"]
-    acc = p.withColumn("account_no", F.explode(F.sequence(F.lit(1), F.when(extra, 2).otherwise(1))))
-    acc = acc.withColumn("rk", F.xxhash64(F.lit(seed), F.lit("platform"), "person_id", "account_no"))
-    acc = corrupt_identity(acc, spark, seed, rates, "rk", "pl")
+    acc = _source_records(spark, people, seed, rates, "platform", "pl", "extra_platform_account")
     acc = _address_line(acc)
     acc = acc.withColumn("phone_out", F.when(uniform(seed, "pl:phonefmt", "rk") < rates["phone_format"], cx.phone_format(F.col("phone"), uniform(seed, "pl:pf", "rk"))).otherwise(F.col("phone")))
     acc = acc.withColumn("dob_given", uniform(seed, "pl:dob", "rk") < 0.55)
@@ -147,11 +152,7 @@ def platform_accounts(spark: SparkSession, people: DataFrame, seed: int, rates: 
 
 def crm_records(spark: SparkSession, people: DataFrame, seed: int, rates: dict[str, float], start: str, days: int) -> DataFrame:
     """CRM records: staff-typed full names, mixed phone formats, e-mail often absent."""
-    p = people.filter("in_crm")
-    extra = uniform(seed, "crm:extra", "person_id") < rates["extra_crm_record"]
-    rec = p.withColumn("record_no", F.explode(F.sequence(F.lit(1), F.when(extra, 2).otherwise(1))))
-    rec = rec.withColumn("rk", F.xxhash64(F.lit(seed), F.lit("crm"), "person_id", "record_no"))
-    rec = corrupt_identity(rec, spark, seed, rates, "rk", "crm")
+    rec = _source_records(spark, people, seed, rates, "crm", "crm", "extra_crm_record")
     u_fmt = uniform(seed, "crm:namefmt", "rk")
     title = F.when(F.col("sex") == "F", choice(ref.TITLES["F"], uniform(seed, "crm:title", "rk"))).otherwise(choice(ref.TITLES["M"], uniform(seed, "crm:title", "rk")))
     full = (
