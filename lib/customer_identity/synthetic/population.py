@@ -172,7 +172,7 @@ def people(spark: SparkSession, n_people: int, seed: int, rates: dict[str, float
     # a second address and number some people give instead (work e-mail, old phone)
     p = p.withColumn("has_alt_contact", uniform(seed, "p:alt", key) < rates["alt_contact"])
     alt_provider = choice(["gmail.com", "outlook.com", "yahoo.co.uk", "hotmail.co.uk", "nhs.net", "btinternet.com"], uniform(seed, "p:altprov", key))
-    p = p.withColumn("alt_email", F.concat(F.substring(fn, 1, 1), sn, randint(seed, "p:altnum", 1, 999, key).cast("string"), F.lit("@"), alt_provider))
+    p = p.withColumn("alt_email", F.concat(fn, F.lit("."), sn, randint(seed, "p:altnum", 1000, 9999, key).cast("string"), F.lit("@"), alt_provider))
     p = p.withColumn("alt_phone", F.concat(F.lit("07"), F.lpad(randint(seed, "p:altmob", 100000000, 999999999, key).cast("string"), 9, "0")))
 
     # life events: a move (second address) and, for some women, a new surname
