@@ -162,8 +162,9 @@ def people(spark: SparkSession, n_people: int, seed: int, rates: dict[str, float
         .when(u_pat < 0.85, F.concat(fn, F.lit("_"), sn))
         .otherwise(F.concat(sn, F.substring(fn, 1, 1)))
     )
+    # mailboxes are unique: people with common names (and some others) carry digits
     digits = F.when(
-        (uniform(seed, "p:emaildigits", key) < 0.45) | F.col("is_common_name"), randint(seed, "p:emailnum", 1, 99, key).cast("string")
+        (uniform(seed, "p:emaildigits", key) < 0.45) | F.col("is_common_name"), randint(seed, "p:emailnum", 10, 99_999, key).cast("string")
     ).otherwise(F.lit(""))
     p = p.withColumn("email", F.concat(local, digits, F.lit("@"), F.col("provider"))).drop("provider")
     mobile = F.concat(F.lit("07"), F.lpad(randint(seed, "p:mob", 100000000, 999999999, key).cast("string"), 9, "0"))
