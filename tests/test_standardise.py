@@ -128,6 +128,9 @@ def test_nicknames_map_to_a_canonical_name(spark):
     got = with_canonical_first_name(df, nickname_table(spark))
     canon = {r.first_name_std: r.first_name_canonical for r in got.collect()}
     assert canon["bob"] == canon["robert"] == "robert"
-    assert canon["liz"] == "elizabeth"
+    assert canon["liz"] == pairs["liz"]
+    variants = {r.first_name_std: r.first_name_variants for r in got.collect()}
+    assert "elizabeth" in variants["liz"] and "robert" in variants["bob"]
+    assert variants[None] is None
     assert canon["zxq"] == "zxq"
     assert canon[None] is None
