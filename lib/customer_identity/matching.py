@@ -265,20 +265,15 @@ def predict_pairs(spark: SparkSession, model: ModelConfig, records_by_source: Ma
         settings["blocking_rules_to_generate_predictions"] = [_block_on(r).create_blocking_rule_dict("spark") for r in model.blocking_rules]
         linker = Linker(inputs, settings)
         predictions = linker.inference.predict(threshold_match_probability=threshold).as_spark_dataframe()
-        gammas = [c for c in predictions.columns if c.startswith(("gamma_", "mw_"))]
+        per_comparison = [c for c in predictions.columns if c.startswith(("gamma_", "mw_"))]
         pairs = predictions.select(
             F.col(f"{UNIQUE_ID}_l"),
             F.col(f"{UNIQUE_ID}_r"),
             F.col("source_dataset_l"),
             F.col("source_dataset_r"),
             *[F.col(c) for c in PAIR_COLUMNS if c in predictions.columns],
-            *[F.col(c) for c in gammas],
+            *[F.col(c) for c in per_comparison],
         )
         # materialise while Splink's settings are in force: later stages read a plain table
         return pairs.localCheckpoint(eager=True)
 
-
-def model_fingerprint(model_path: str) -> str:
-    import hashlib  # noqa: PLC0415
-
-    return hashlib.sha256(Path(model_path).read_bytes()).hexdigest()[:16]
