@@ -27,7 +27,8 @@ def main() -> int:
     for n in [int(x) for x in args.partitions.split(",")]:
         overlay = f"{args.config}.partitions{n}.yaml"
         with open(args.config) as src, open(overlay, "w") as dst:
-            dst.write(src.read() + f"\nspark:\n  shuffle_partitions: {n}\n")
+            # AQE starts from initialPartitionNum when it is set, so both are pinned to n
+            dst.write(src.read() + f"\nspark:\n  shuffle_partitions: {n}\n  conf:\n    spark.sql.adaptive.coalescePartitions.initialPartitionNum: '{n}'\n")
         started = time.monotonic()
         proc = subprocess.run(
             [sys.executable, "-m", "jobs.resolve", "--env", "local", "--config", overlay, "--model", args.model, "--log-level", "WARNING"],
