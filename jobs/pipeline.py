@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 import time
 
@@ -22,8 +23,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
     common = ["--env", args.env, "--log-level", args.log_level] + (["--config", args.config] if args.config else [])
-
-    import importlib
 
     timings = {}
     for stage, module_name in STAGES.items():

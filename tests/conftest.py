@@ -7,12 +7,11 @@ import os
 import pytest
 
 from customer_identity.config import load_config
+from customer_identity.spark import build_session
 
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory):
-    from customer_identity.spark import build_session
-
     root = tmp_path_factory.mktemp("spark")
     config = load_config(
         "local",

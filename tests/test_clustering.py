@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import networkx as nx
@@ -21,7 +22,7 @@ def _random_graph(seed: int, n_nodes: int, n_edges: int, chain: bool):
     if chain:  # a long path: the worst case for label propagation
         order = nodes[:]
         rng.shuffle(order)
-        edges.update(zip(order[: n_nodes // 3], order[1 : n_nodes // 3 + 1]))
+        edges.update(itertools.pairwise(order[: n_nodes // 3 + 1]))
     while len(edges) < n_edges:
         a, b = rng.sample(nodes, 2)
         edges.add((a, b))

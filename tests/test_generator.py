@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from pyspark.sql import functions as F
@@ -126,8 +127,6 @@ def test_transactions_look_like_a_shop(generated):
 
 
 def test_same_seed_same_data_different_seed_different_data(spark, gen_config):
-    from dataclasses import replace
-
     small = replace(gen_config.generator, profiles={"tiny": {"people": 200, "products": 50}})
     a = generate(spark, small).platform.orderBy("account_id").collect()
     b = generate(spark, small).platform.orderBy("account_id").collect()

@@ -77,7 +77,7 @@ def test_reingesting_the_same_input_changes_nothing(spark, overlay, ingested):
 
 
 def test_missing_source_path_fails_with_a_clear_message(overlay, tmp_path, capsys):
-    path, root = overlay
+    path, _ = overlay
     bad = tmp_path / "bad.yaml"
     bad.write_text(path.read_text() + "sources:\n  crm:\n    path: /no/such/crm\n")
     assert ingest.main(["--env", "local", "--config", str(bad), "--source", "crm"]) == 2

@@ -80,7 +80,7 @@ def delta_exists(spark: SparkSession, path: str) -> bool:
 
     try:
         return DeltaTable.isDeltaTable(spark, path)
-    except Exception:  # noqa: BLE001 - a missing bucket/folder means "not a table"
+    except Exception:  # a missing bucket or folder means "not a table"
         return False
 
 

@@ -154,7 +154,8 @@ def run_resolve(spark: SparkSession, config: Config, model_path: str | None = No
     counts_row = read_delta(spark, paths.customer_counts).first()
     timed("golden", t)
 
-    _check_conservation(spark, paths, n_records, transactions.count())
+    n_transactions = transactions.count()
+    _check_conservation(spark, paths, n_records, n_transactions)
     return ResolveResult(
         customers=int(counts_row["customers"]),
         identity_records=n_records,
@@ -163,7 +164,7 @@ def run_resolve(spark: SparkSession, config: Config, model_path: str | None = No
         comparisons_upper_bound=upper_bound,
         pairs_scored_kept=n_pairs,
         pairs_accepted=n_accepted,
-        transactions=transactions.count(),
+        transactions=n_transactions,
         by_source_combination=dict(counts_row["by_source_combination"]),
         model_path=model_path,
         stage_seconds=timings,
