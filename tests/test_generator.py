@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 
 from customer_identity.config import TRANSACTION_ATTRIBUTES, load_config
 from customer_identity.synthetic import generate
+from customer_identity.synthetic.population import people
 
 N_PEOPLE = 4000
 
@@ -94,6 +95,13 @@ def test_hard_negatives_exist_and_look_alike(generated):
     twins = rel.filter("relation = 'twins'").join(a, F.col("person_a") == F.col("a_person_id")).join(b, F.col("person_b") == F.col("b_person_id"))
     assert twins.filter((F.col("a_date_of_birth") != F.col("b_date_of_birth")) | (F.col("a_surname") != F.col("b_surname")) | (F.col("a_postcode") != F.col("b_postcode"))).count() == 0
     assert twins.filter(F.col("a_first_name") == F.col("b_first_name")).count() == 0
+
+
+def test_every_person_has_a_mailbox_of_their_own(spark, gen_config):
+    # name-built addresses collide inside households (j.smith@ for Jane and John)
+    g = gen_config.generator
+    everyone = people(spark, 5000, g.seed, dict(g.rates), g.start_date)
+    assert everyone.select("email").distinct().count() == everyone.count()
 
 
 def test_ground_truth_is_complete(generated):

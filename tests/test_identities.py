@@ -31,7 +31,7 @@ def test_crm_full_names_are_split_and_mapped(spark):
     a = out["crm:CRM-1"]
     assert (a.first_name_std, a.first_name_canonical, a.surname_std) == ("bob", "robert", "smith")
     assert (a.phone_e164, a.email_std, a.postcode_std, a.postcode_outward) == ("+447700900123", "bob@example.com", "LS1 1AA", "LS1")
-    assert str(a.date_of_birth) == "1980-12-31" and a.name_pair_sorted == "robert|smith"
+    assert str(a.date_of_birth) == "1980-12-31" and a.name_pair_sorted == "bob|smith"
     b = out["crm:CRM-2"]
     assert b.source_system == "crm" and b.first_name_std is None and b.full_name_std is None and b.name_pair_sorted is None
 

@@ -95,7 +95,7 @@ def test_two_records_compared_end_to_end(spark, run):
             "record_key": key, "source_system": source, "source_record_id": key.split(":")[1], "record_time": None,
             "first_name_std": first, "surname_std": surname, "first_name_canonical": canon,
             "first_name_variants": sorted({first, canon}), "full_name_std": f"{canon} {surname}",
-            "name_pair_sorted": "|".join(sorted([canon, surname])), "email_std": email, "phone_e164": phone,
+            "name_pair_sorted": "|".join(sorted([first, surname])), "email_std": email, "phone_e164": phone,
             "date_of_birth": dob, "address_line_1_std": address, "city_std": None, "postcode_std": postcode,
             "postcode_outward": postcode.split(" ")[0],
         }  # fmt: skip

@@ -80,8 +80,8 @@ def with_identity_attributes(df: DataFrame, nicknames: DataFrame) -> DataFrame:
         .withColumn(
             "name_pair_sorted",  # equal for the same two names in either order (swapped fields)
             F.when(
-                F.col("first_name_canonical").isNotNull() & F.col("surname_std").isNotNull(),
-                F.array_join(F.array_sort(F.array("first_name_canonical", "surname_std")), "|"),
+                F.col("first_name_std").isNotNull() & F.col("surname_std").isNotNull(),
+                F.array_join(F.array_sort(F.array("first_name_std", "surname_std")), "|"),
             ),
         )
     )

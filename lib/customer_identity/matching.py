@@ -62,8 +62,13 @@ def address_postcode_comparison(address_col: str, postcode_col: str, outward_col
     )
 
 
-def person_name_comparison(first_col: str, surname_col: str, full_name_col: str, variants_col: str, jaro_winkler_thresholds: Sequence[float] = (0.92, 0.85)):
+def person_name_comparison(
+    first_col: str, surname_col: str, full_name_col: str, variants_col: str, name_pair_col: str, jaro_winkler_thresholds: Sequence[float] = (0.92, 0.85)
+):
     """First name and surname together, with swapped fields and nicknames as their own levels.
+
+    ``name_pair_col`` holds the two names as typed, sorted, so "Jane Bowen" and "Bowen Jane"
+    agree on it even where a nickname list would map the first name "Jane" elsewhere.
 
     A shared surname with an unrelated first name is a level of its own: in one home that
     is usually a relative, so it must not borrow the weight of a near match.
@@ -73,7 +78,7 @@ def person_name_comparison(first_col: str, surname_col: str, full_name_col: str,
     levels = [
         cll.And(cll.NullLevel(first_col), cll.NullLevel(surname_col)),
         cll.ExactMatchLevel(full_name_col).configure(tf_adjustment_column=full_name_col),
-        cll.ColumnsReversedLevel(first_col, surname_col, symmetrical=True),
+        cll.ExactMatchLevel(name_pair_col).configure(label_for_charts="same two names, in either order"),
         cll.And(cll.ExactMatchLevel(surname_col), cll.ArrayIntersectLevel(variants_col, 1)).configure(
             label_for_charts="same surname, first names are nickname-related"
         ),

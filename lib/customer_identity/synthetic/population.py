@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.window import Window
 
 from customer_identity.synthetic import reference as ref
 from customer_identity.synthetic.randomness import (
@@ -167,6 +168,12 @@ def people(spark: SparkSession, n_people: int, seed: int, rates: dict[str, float
         (uniform(seed, "p:emaildigits", key) < 0.45) | F.col("is_common_name"), randint(seed, "p:emailnum", 10, 99_999, key).cast("string")
     ).otherwise(F.lit(""))
     p = p.withColumn("email", F.concat(local, digits, F.lit("@"), F.col("provider"))).drop("provider")
+    # a name-built address taken by someone else (Jane and John Smith as j.smith@) gets the
+    # person's own number after a dot, a form no other pattern produces
+    taken = F.row_number().over(Window.partitionBy("email").orderBy("person_id")) > 1
+    p = p.withColumn(
+        "email", F.when(taken, F.regexp_replace("email", "@", F.concat(F.lit("."), F.col("person_id").cast("string"), F.lit("@")))).otherwise(F.col("email"))
+    )
     mobile = F.concat(F.lit("07"), F.lpad(randint(seed, "p:mob", 100000000, 999999999, key).cast("string"), 9, "0"))
     landline = F.concat(F.lit("01"), F.lpad(randint(seed, "p:land", 100000000, 999999999, key).cast("string"), 9, "0"))
     p = p.withColumn("phone", F.when(uniform(seed, "p:landline", key) < 0.1, landline).otherwise(mobile))
@@ -215,6 +222,4 @@ def people(spark: SparkSession, n_people: int, seed: int, rates: dict[str, float
 
 
 def _household_first_name_window():
-    from pyspark.sql.window import Window  # noqa: PLC0415
-
     return Window.partitionBy("household_id", "first_name").orderBy("member")
