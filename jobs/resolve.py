@@ -2,6 +2,7 @@
 
     python -m jobs.resolve --env local
     python -m jobs.resolve --env local --model data/output/model/splink_model.json   # reuse a trained model
+    python -m jobs.resolve --env local --m-from-labels   # retrain, m re-estimated from review labels
     spark-submit jobs/resolve.py --env emr
 """
 
@@ -20,6 +21,7 @@ from customer_identity.spark import build_session
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__)
     parser.add_argument("--model", default=None, help="a saved Splink model JSON: skip training and use it")
+    parser.add_argument("--m-from-labels", action="store_true", help="re-estimate m parameters from reviewers' confirmed matches (see jobs.review)")
 
     def body(args) -> int:
         config = load_config(args.env, args.config)
@@ -27,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.model and not Path(args.model).is_file():
             raise ConfigError(f"--model {args.model}: no such model file")
         spark = build_session(config)
-        result = run_resolve(spark, config, args.model)
+        result = run_resolve(spark, config, args.model, m_from_labels=args.m_from_labels)
         print(f"customers: {result.customers:,}")
         print(f"naive count (platform accounts + CRM records + distinct guest identities): {result.naive_count:,}")
         print(f"duplicates removed: {result.naive_count - result.customers:,}")

@@ -166,6 +166,19 @@ class SurvivorshipConfig:
 
 
 @dataclass(frozen=True)
+class TrustConfig:
+    sweep_thresholds: tuple[float, ...]  # match probabilities the threshold sweep evaluates
+    interval_draws: int  # K samplings of the scored pairs for the count interval
+    interval_level: float  # e.g. 0.95 for an equal-tailed 95% interval
+    seed: int
+    review_low: float  # pairs with review_low <= p < review_high go to the review queue
+    review_high: float
+    review_weak_link: float  # accepted links below this inside customers of 3+ records too
+    review_limit: int
+    explain_samples: int  # waterfall charts per category
+
+
+@dataclass(frozen=True)
 class Config:
     env: str
     files: tuple[str, ...]
@@ -177,6 +190,7 @@ class Config:
     model: ModelConfig
     clustering: ClusteringConfig
     survivorship: SurvivorshipConfig
+    trust: TrustConfig
     raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
     def source(self, name: str) -> SourceConfig:
@@ -396,8 +410,8 @@ def _build(data: Mapping[str, Any], origin: Mapping[str, str], env: str, files: 
     v = _Validator(data, origin)
     v.section(
         "",
-        allowed=("paths", "spark", "sources", "tables", "generator", "model", "clustering", "survivorship"),
-        required=("paths", "spark", "tables", "model", "clustering", "survivorship"),
+        allowed=("paths", "spark", "sources", "tables", "generator", "model", "clustering", "survivorship", "trust"),
+        required=("paths", "spark", "tables", "model", "clustering", "survivorship", "trust"),
     )
 
     p = v.section("paths", allowed=("data_root", "output_root", "checkpoint_dir"), required=("data_root", "output_root"))
@@ -484,10 +498,34 @@ def _build(data: Mapping[str, Any], origin: Mapping[str, str], env: str, files: 
         if rule not in SURVIVORSHIP_RULES:
             raise v.error(f"survivorship.rules.{attr}", f"one of {list(SURVIVORSHIP_RULES)}", rule)
     survivorship = SurvivorshipConfig(priority, {a: rules.get(a, "most_recent") for a in GOLDEN_ATTRIBUTES})
+    trust = _parse_trust(v)
     return Config(
         env=env, files=files, paths=paths, spark=spark, sources=sources, tables=tables, generator=generator,
-        model=model, clustering=clustering, survivorship=survivorship, raw=data,
+        model=model, clustering=clustering, survivorship=survivorship, trust=trust, raw=data,
     )  # fmt: skip
+
+
+def _parse_trust(v: _Validator) -> TrustConfig:
+    keys = ("sweep_thresholds", "interval_draws", "interval_level", "seed", "review_low", "review_high", "review_weak_link", "review_limit", "explain_samples")
+    t = v.section("trust", allowed=keys, required=keys)
+    sweep = t["sweep_thresholds"]
+    if not isinstance(sweep, list) or not sweep:
+        raise v.error("trust.sweep_thresholds", "a non-empty list of probabilities", sweep)
+    thresholds = tuple(_probability(v, {"t": x}, "t", f"trust.sweep_thresholds[{i}]") for i, x in enumerate(sweep))
+    low, high = _probability(v, t, "review_low", "trust.review_low"), _probability(v, t, "review_high", "trust.review_high")
+    if low >= high:
+        raise v.error("trust.review_high", f"greater than trust.review_low ({low})", high)
+    return TrustConfig(
+        sweep_thresholds=thresholds,
+        interval_draws=v.integer(t, "interval_draws", "trust.interval_draws", minimum=1),
+        interval_level=_probability(v, t, "interval_level", "trust.interval_level"),
+        seed=v.integer(t, "seed", "trust.seed"),
+        review_low=low,
+        review_high=high,
+        review_weak_link=_probability(v, t, "review_weak_link", "trust.review_weak_link"),
+        review_limit=v.integer(t, "review_limit", "trust.review_limit", minimum=1),
+        explain_samples=v.integer(t, "explain_samples", "trust.explain_samples", minimum=0),
+    )
 
 
 def _probability(v: _Validator, node: Mapping[str, Any], key: str, dotted: str) -> float:

@@ -126,3 +126,22 @@ def read_truth(spark: SparkSession, config: Config, name: str) -> DataFrame:
     if _local_path_missing(path):
         raise TableNotFound(f"ground truth '{name}' not found at {path}: generate the sources first")
     return spark.read.parquet(path)
+
+
+def truth_exists(spark: SparkSession, config: Config) -> bool:
+    """Whether generator ground truth sits beside the sources (synthetic runs only)."""
+    path = f"{config.tables.truth}/records"
+    if _local_path_missing(path):
+        return False
+    try:
+        spark.read.parquet(path).schema  # noqa: B018  resolving the schema proves it is there
+        return True
+    except AnalysisException:
+        return False
+
+
+def write_csv_file(df: DataFrame, path: str) -> str:
+    """A small table as one CSV file with a header (review exports), through the driver."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    df.toPandas().to_csv(path, index=False)
+    return path

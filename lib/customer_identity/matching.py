@@ -230,12 +230,18 @@ def effective_recall(records_by_source: Mapping[str, DataFrame], model: ModelCon
     return recall
 
 
-def train_model(spark: SparkSession, model: ModelConfig, records_by_source: Mapping[str, DataFrame], model_path: str) -> str:
-    """Train the configured model on Spark and save it as Splink JSON at ``model_path``."""
+def train_model(
+    spark: SparkSession, model: ModelConfig, records_by_source: Mapping[str, DataFrame], model_path: str, match_labels: DataFrame | None = None
+) -> str:
+    """Train the configured model on Spark and save it as Splink JSON at ``model_path``.
+
+    ``match_labels`` (record_key_l, record_key_r of pairs reviewers confirmed as matches)
+    re-estimate the m parameters after EM, through Splink's estimate from pairwise labels.
+    """
     from splink import Linker  # noqa: PLC0415
 
     with splink_spark_settings(spark, model):
-        _, inputs = _register(spark, model, records_by_source)
+        db_api, inputs = _register(spark, model, records_by_source)
         linker = Linker(inputs, build_settings(model))
         recall = effective_recall(records_by_source, model)
         linker.training.estimate_probability_two_random_records_match([_block_on(r) for r in model.deterministic_rules], recall=recall)
@@ -251,6 +257,20 @@ def train_model(spark: SparkSession, model: ModelConfig, records_by_source: Mapp
                 log.warning("EM blocked on %s was discarded: %s", "+".join(rule), str(exc).split(".")[0])
         if trained == 0:
             raise ModelTrainingError("no EM session succeeded: the data is too small or the blocking rules too narrow to estimate m")
+        if match_labels is not None:
+            source_of = lambda c: F.substring_index(F.col(c), ":", 1)  # noqa: E731  record keys are "<source>:<id>"
+            labels = match_labels.select(
+                source_of("record_key_l").alias("source_dataset_l"),
+                F.col("record_key_l").alias(f"{UNIQUE_ID}_l"),
+                source_of("record_key_r").alias("source_dataset_r"),
+                F.col("record_key_r").alias(f"{UNIQUE_ID}_r"),
+            )
+            n = labels.count()
+            if n == 0:
+                raise ModelTrainingError("re-estimating m from review labels needs at least one labelled match")
+            registered = linker.table_management.register_labels_table(db_api.register(labels, table_name=f"labels_{uuid.uuid4().hex[:8]}"))
+            linker.training.estimate_m_from_pairwise_labels(registered)
+            log.info("m parameters re-estimated from %d labelled matches", n)
         Path(model_path).parent.mkdir(parents=True, exist_ok=True)
         linker.misc.save_model_to_json(model_path, overwrite=True)
     log.info("trained model saved to %s", model_path)
@@ -268,17 +288,72 @@ def predict_pairs(spark: SparkSession, model: ModelConfig, records_by_source: Ma
         _, inputs = _register(spark, model, records_by_source)
         settings = json.loads(Path(model_path).read_text())
         settings["blocking_rules_to_generate_predictions"] = [_block_on(r).create_blocking_rule_dict("spark") for r in model.blocking_rules]
+        # the compared values, levels (gamma_*), weights (mw_*) and term frequencies (tf_*) stay
+        # with each pair, so any pair can be explained and drawn as a waterfall later
+        settings["retain_matching_columns"] = True
+        settings["retain_intermediate_calculation_columns"] = True
         linker = Linker(inputs, settings)
         predictions = linker.inference.predict(threshold_match_probability=threshold).as_spark_dataframe()
-        per_comparison = [c for c in predictions.columns if c.startswith(("gamma_", "mw_"))]
-        pairs = predictions.select(
-            F.col(f"{UNIQUE_ID}_l"),
-            F.col(f"{UNIQUE_ID}_r"),
-            F.col("source_dataset_l"),
-            F.col("source_dataset_r"),
-            *[F.col(c) for c in PAIR_COLUMNS if c in predictions.columns],
-            *[F.col(c) for c in per_comparison],
-        )
+        first = [f"{UNIQUE_ID}_l", f"{UNIQUE_ID}_r", "source_dataset_l", "source_dataset_r", *[c for c in PAIR_COLUMNS if c in predictions.columns]]
+        pairs = predictions.select(*first, *[c for c in predictions.columns if c not in first])
         # materialise while Splink's settings are in force: later stages read a plain table
         return pairs.localCheckpoint(eager=True)
 
+
+
+# --------------------------------------------------------------------------- explanation
+
+
+def level_labels(model_path: str) -> list[tuple[str, int, str]]:
+    """(comparison, gamma value, level label) for every level of the saved model."""
+    from splink.internals.settings_creator import SettingsCreator as _SC  # noqa: PLC0415
+
+    settings = _SC.from_path_or_dict(json.loads(Path(model_path).read_text())).get_settings("spark")
+    out = []
+    for c in settings.comparisons:
+        for level in c.comparison_levels:
+            out.append((c.output_column_name, int(level.comparison_vector_value), level.label_for_charts))
+    return out
+
+
+def save_model_charts(
+    spark: SparkSession,
+    model: ModelConfig,
+    records_by_source: Mapping[str, DataFrame],
+    model_path: str,
+    pairs: DataFrame,
+    waterfalls: Mapping[str, list[dict]],
+    out_dir: str,
+    hide_values: bool = True,
+) -> list[str]:
+    """Splink's charts for the saved model as self-contained HTML files in ``out_dir``.
+
+    Match weights, m/u parameters, the match-weight histogram of ``pairs`` and one waterfall
+    chart per entry of ``waterfalls`` (pair rows of ``match_pairs`` as dicts). The compared
+    values are left out of waterfalls unless ``hide_values`` is False.
+    """
+    from splink import Linker  # noqa: PLC0415
+
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    written = []
+
+    def save(chart, name: str) -> None:
+        path = str(Path(out_dir) / f"{name}.html")
+        chart.save(path, inline=True)
+        written.append(path)
+
+    with splink_spark_settings(spark, model):
+        db_api, inputs = _register(spark, model, records_by_source)
+        settings = json.loads(Path(model_path).read_text())
+        settings["retain_matching_columns"] = True
+        settings["retain_intermediate_calculation_columns"] = True
+        linker = Linker(inputs, settings)
+        save(linker.visualisations.match_weights_chart(), "match_weights")
+        save(linker.visualisations.m_u_parameters_chart(), "m_u_parameters")
+        # the histogram query reads Splink's own predictions table name
+        predictions = db_api.register(pairs.select("match_weight", "match_probability"), table_name="__splink__df_predict")
+        save(linker.visualisations.match_weights_histogram(predictions), "match_weights_histogram")
+        for category, records in waterfalls.items():
+            if records:
+                save(linker.visualisations.waterfall_chart(list(records), remove_sensitive_data=hide_values), f"waterfall_{category}")
+    return written

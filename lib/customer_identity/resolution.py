@@ -15,11 +15,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-from customer_identity import clustering, golden, identities, matching
+from customer_identity import clustering, golden, identities, matching, review
 from customer_identity.bronze import BATCH, INGESTED_AT
 from customer_identity.config import Config
 from customer_identity.errors import RowCountMismatch
-from customer_identity.io import read_delta, write_delta
+from customer_identity.io import delta_exists, read_delta, write_delta
+from customer_identity.review import ReviewFileError
 from customer_identity.standardise import nickname_table
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class ResolvePaths:
     crosswalk: str
     transactions_resolved: str
     customer_counts: str
+    review_labels: str
 
     @classmethod
     def from_config(cls, config: Config) -> ResolvePaths:
@@ -50,6 +52,7 @@ class ResolvePaths:
             crosswalk=f"{gold}/customer_crosswalk",
             transactions_resolved=f"{gold}/transactions_resolved",
             customer_counts=f"{gold}/customer_counts",
+            review_labels=f"{silver}/review_labels",
         )
 
 
@@ -94,8 +97,24 @@ def build_silver(spark: SparkSession, config: Config) -> tuple[DataFrame, DataFr
     return records, transactions
 
 
-def run_resolve(spark: SparkSession, config: Config, model_path: str | None = None) -> ResolveResult:
+def review_labels(spark: SparkSession, paths: ResolvePaths) -> DataFrame | None:
+    """Reviewers' accepted decisions (record_key_l, record_key_r, is_match, review_batch), if any."""
+    return read_delta(spark, paths.review_labels) if delta_exists(spark, paths.review_labels) else None
+
+
+def scored_pairs(spark: SparkSession, paths: ResolvePaths) -> tuple[DataFrame, DataFrame | None]:
+    """``match_pairs`` with reviewers' forced links and splits applied, and the labels."""
+    pairs = read_delta(spark, paths.match_pairs, what="silver.match_pairs")
+    labels = review_labels(spark, paths)
+    return (review.apply_labels(pairs, labels) if labels is not None else pairs), labels
+
+
+def run_resolve(spark: SparkSession, config: Config, model_path: str | None = None, m_from_labels: bool = False) -> ResolveResult:
+    """``m_from_labels`` re-estimates m from reviewers' confirmed matches after EM (training only)."""
     paths = ResolvePaths.from_config(config)
+    labels = review_labels(spark, paths)
+    if m_from_labels and labels is None:
+        raise ReviewFileError(f"m from labels was asked for but there are no review labels at {paths.review_labels}: run jobs.review first")
     timings: dict[str, float] = {}
 
     def timed(stage: str, started: float) -> None:
@@ -123,7 +142,8 @@ def run_resolve(spark: SparkSession, config: Config, model_path: str | None = No
     records_by_source = {name: records.filter(F.col("source_system") == name) for name in sorted(by_source)}
     if model_path is None:
         t = time.monotonic()
-        model_path = matching.train_model(spark, config.model, records_by_source, paths.model)
+        match_labels = labels.filter("is_match") if m_from_labels and labels is not None else None
+        model_path = matching.train_model(spark, config.model, records_by_source, paths.model, match_labels)
         timed("train", t)
 
     t = time.monotonic()
@@ -131,6 +151,9 @@ def run_resolve(spark: SparkSession, config: Config, model_path: str | None = No
     write_delta(pairs, paths.match_pairs)
     pairs = read_delta(spark, paths.match_pairs)
     n_pairs = pairs.count()
+    if labels is not None:
+        pairs = review.apply_labels(pairs, labels)  # reviewers' links and splits win over the model
+        log.info("review labels applied: %d pairs", labels.count())
     timed("predict", t)
 
     t = time.monotonic()

@@ -1,0 +1,99 @@
+"""How far the customer count can be trusted, written beside the resolved customers.
+
+    python -m jobs.assess --env local
+
+- gold ``threshold_sweep``: customers, precision, recall and F1 at each configured threshold,
+  measured against ground truth when the sources are synthetic, else against review labels;
+- gold ``count_interval``: the customer count with an interval from sampling every scored
+  pair's accept/reject decision from its match probability (``trust.interval_draws`` times);
+- gold ``error_analysis`` (ground truth only): missed and false merges by corruption type and
+  by hard-negative relation;
+- gold ``review_queue`` plus ``trust/review_queue.csv`` / ``.html`` for reviewers;
+- ``trust/threshold_sweep.html`` and ``trust/count_interval.html`` charts.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from pyspark.sql import functions as F
+
+from customer_identity import trust
+from customer_identity.charts import count_draws_spec, save_chart, threshold_sweep_spec
+from customer_identity.cli import base_parser, run
+from customer_identity.config import load_config
+from customer_identity.evaluation import record_truth
+from customer_identity.io import read_delta, read_truth, truth_exists, write_csv_file, write_delta
+from customer_identity.resolution import ResolvePaths, scored_pairs
+from customer_identity.review import review_queue
+from customer_identity.spark import build_session
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser(__doc__)
+    parser.add_argument("--skip-interval", action="store_true", help="leave out the count interval (the slowest part)")
+
+    def body(args) -> int:
+        config = load_config(args.env, args.config)
+        spark = build_session(config)
+        paths = ResolvePaths.from_config(config)
+        t = config.trust
+        threshold = config.model.match_threshold
+        out_dir = f"{config.paths.output_root}/trust"
+        records = read_delta(spark, paths.identity_records, what="silver.identity_records")
+        crosswalk = read_delta(spark, paths.crosswalk, what="gold.customer_crosswalk")
+        pairs, labels = scored_pairs(spark, paths)
+        truth = relations = None
+        if truth_exists(spark, config):
+            resolved = read_delta(spark, paths.transactions_resolved, what="gold.transactions_resolved")
+            truth = record_truth(crosswalk, read_truth(spark, config, "records"), read_truth(spark, config, "sessions"), resolved).cache()
+            relations = read_truth(spark, config, "relations")
+
+        # threshold sweep
+        sweep = trust.threshold_sweep(spark, records, pairs, list(t.sweep_thresholds), config.clustering, truth, relations, labels)
+        write_delta(sweep, f"{config.tables.gold}/threshold_sweep")
+        rows = [r.asDict() for r in sweep.orderBy("threshold").collect()]
+        save_chart(threshold_sweep_spec(rows, threshold), f"{out_dir}/threshold_sweep.html")
+        print(f"threshold sweep ({rows[0]['basis']}):")
+        for r in rows:
+            acc = f"P {r['precision']:.4f} R {r['recall']:.4f} F1 {r['f1']:.4f}" if r["f1"] is not None else "no labels"
+            print(f"  {r['threshold']:<6} customers {r['customers']:>9,}  {acc}")
+        best = trust.best_threshold(sweep)
+        print(f"configured match threshold {threshold} (model.match_threshold); best F1 in this sweep at {best}")
+
+        # the count with an interval
+        point = crosswalk.select("customer_id").distinct().count()
+        if not args.skip_interval:
+            counts = [r.customers for r in trust.sampled_counts(spark, records, pairs, t.interval_draws, t.seed, config.clustering).collect()]
+            uncertain = pairs.filter((F.col("match_probability") > 0) & (F.col("match_probability") < trust.CERTAIN)).count()
+            interval = trust.count_interval(counts, point, t.interval_level, uncertain)
+            write_delta(spark.createDataFrame([interval.as_row()]).withColumn("assessed_at", F.current_timestamp()), f"{config.tables.gold}/count_interval", mode="append")
+            save_chart(count_draws_spec(counts, interval.lower, interval.upper, point), f"{out_dir}/count_interval.html")
+            print(f"customers: {point:,} at threshold {threshold}; {interval.level:.0%} interval {interval.lower:,} - {interval.upper:,} "
+                  f"(mean {interval.mean:,.1f} over {interval.draws} draws, {uncertain:,} uncertain pairs)")
+
+        # error analysis
+        if truth is not None:
+            tags = trust.record_tags(read_truth(spark, config, "records"), read_truth(spark, config, "sessions"), resolved, crosswalk)
+            errors = trust.error_analysis(crosswalk, truth, tags, relations).cache()
+            write_delta(errors, f"{config.tables.gold}/error_analysis")
+            print("error analysis (record pairs):")
+            for r in errors.collect():
+                rate = f"{r.error_rate:.2%} of {r.pairs:,}" if r.pairs else ""
+                print(f"  {r.kind:<13} {r.category:<22} {r.errors:>8,} {rate}")
+
+        # review queue
+        queue = review_queue(pairs, crosswalk, threshold, t.review_low, t.review_high, t.review_weak_link, t.review_limit)
+        write_delta(queue, f"{config.tables.gold}/review_queue")
+        export = queue.select("record_key_l", "record_key_r", "decision", "reason", "match_probability", "match_weight", "source_dataset_l", "source_dataset_r",
+                              *[c for c in pairs.columns if c.endswith(("_l", "_r")) and not c.startswith(("record_key", "source_dataset", "tf_"))])  # fmt: skip
+        csv_path = write_csv_file(export, f"{out_dir}/review_queue.csv")
+        export.toPandas().to_html(f"{out_dir}/review_queue.html", index=False, na_rep="")
+        print(f"review queue: {queue.count():,} pairs -> {csv_path} (fill in decision: match / non_match, then run jobs.review)")
+        return 0
+
+    return run(body, parser, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

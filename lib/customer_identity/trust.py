@@ -1,0 +1,237 @@
+"""How far the customer count can be trusted: threshold sweep, count interval, error analysis.
+
+All transforms take and return Spark DataFrames; only small summaries (one row per threshold
+or per draw) are collected.
+
+The count interval comes from the model's own match probabilities, without ground truth:
+each scored pair is accepted in draw ``k`` with its probability, connected components are
+recomputed, and the customer count of every draw is kept. Pairs whose probability is 1.0
+are accepted in every draw, so the graph is first contracted along them and only the
+uncertain part is replicated ``K`` times (one connected-components job for all draws). Pairs
+never scored (outside the blocking rules or below ``model.predict_threshold``) are treated
+as non-matches in every draw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from customer_identity.clustering import cluster_records
+from customer_identity.config import ClusteringConfig
+from customer_identity.evaluation import evaluate
+
+CERTAIN = 1.0  # pairs at this probability are accepted in every draw
+
+
+# --------------------------------------------------------------------------- threshold sweep
+
+
+def clusters_at(spark: SparkSession, records: DataFrame, pairs: DataFrame, threshold: float, config: ClusteringConfig) -> DataFrame:
+    """(record_key, source_system, source_record_id, customer_id) with pairs accepted at ``threshold``."""
+    clusters = cluster_records(spark, records, pairs, threshold, config)
+    return records.select("record_key", "source_system", "source_record_id").join(clusters, "record_key").withColumnRenamed("cluster_key", "customer_id")
+
+
+def threshold_sweep(
+    spark: SparkSession,
+    records: DataFrame,
+    pairs: DataFrame,
+    thresholds: list[float],
+    config: ClusteringConfig,
+    truth: DataFrame | None = None,
+    relations: DataFrame | None = None,
+    labels: DataFrame | None = None,
+) -> DataFrame:
+    """One row per threshold: customers, and precision/recall/F1 from truth or from labels.
+
+    With ``truth`` (record_key, person_id) the figures are pairwise over all records; with
+    ``labels`` (record_key_l, record_key_r, is_match) they are over the labelled pairs only:
+    a labelled pair counts as predicted-matched when its two records share a customer.
+    """
+    rows = []
+    for t in sorted(thresholds):
+        crosswalk = clusters_at(spark, records, pairs, t, config).cache()
+        customers = crosswalk.select("customer_id").distinct().count()
+        row = {"threshold": float(t), "customers": customers, "basis": "none", "precision": None, "recall": None, "f1": None, "hard_negatives_merged_pct": None}
+        if truth is not None:
+            e = evaluate(crosswalk, truth, relations if relations is not None else spark.createDataFrame([], "person_a long, person_b long, relation string"))
+            row.update(basis="ground truth", precision=e.pairwise_precision, recall=e.pairwise_recall, f1=e.pairwise_f1, hard_negatives_merged_pct=e.hard_negatives_merged_pct)
+        elif labels is not None:
+            row.update(basis="review labels", **label_accuracy(crosswalk, labels))
+        rows.append(row)
+        crosswalk.unpersist()
+    schema = "threshold double, customers long, basis string, precision double, recall double, f1 double, hard_negatives_merged_pct double"
+    return spark.createDataFrame([tuple(r[c] for c in ("threshold", "customers", "basis", "precision", "recall", "f1", "hard_negatives_merged_pct")) for r in rows], schema)
+
+
+def label_accuracy(crosswalk: DataFrame, labels: DataFrame) -> dict:
+    """Pairwise precision/recall/F1 of the clustering over reviewer-labelled pairs."""
+    cid = crosswalk.select("record_key", "customer_id")
+    scored = (
+        labels.join(cid.toDF("record_key_l", "cid_l"), "record_key_l")
+        .join(cid.toDF("record_key_r", "cid_r"), "record_key_r")
+        .select(F.col("is_match"), (F.col("cid_l") == F.col("cid_r")).alias("linked"))
+    )
+    c = scored.agg(
+        F.sum((F.col("is_match") & F.col("linked")).cast("int")).alias("tp"),
+        F.sum((~F.col("is_match") & F.col("linked")).cast("int")).alias("fp"),
+        F.sum((F.col("is_match") & ~F.col("linked")).cast("int")).alias("fn"),
+    ).first()
+    tp, fp, fn = c.tp or 0, c.fp or 0, c.fn or 0
+    p = tp / (tp + fp) if tp + fp else None
+    r = tp / (tp + fn) if tp + fn else None
+    f1 = 2 * p * r / (p + r) if p and r else None
+    return {"precision": p, "recall": r, "f1": f1}
+
+
+def best_threshold(sweep: DataFrame) -> float | None:
+    """Threshold with the highest F1 (the higher threshold on ties), None when the sweep has no F1."""
+    row = sweep.filter(F.col("f1").isNotNull()).orderBy(F.desc("f1"), F.desc("threshold")).first()
+    return row.threshold if row else None
+
+
+# --------------------------------------------------------------------------- count interval
+
+
+@dataclass(frozen=True)
+class CountInterval:
+    point: int  # customers at the configured threshold
+    mean: float  # mean count over the draws
+    lower: int
+    upper: int
+    level: float
+    draws: int
+    uncertain_pairs: int
+
+    def as_row(self) -> dict:
+        return self.__dict__.copy()
+
+
+def _uniform(seed: int, *cols: str | F.Column) -> F.Column:
+    return (F.pmod(F.xxhash64(F.lit(seed), *cols), F.lit(2**31 - 1)).cast("double")) / float(2**31 - 1)
+
+
+def sampled_counts(spark: SparkSession, records: DataFrame, pairs: DataFrame, draws: int, seed: int, config: ClusteringConfig) -> DataFrame:
+    """(draw, customers) for ``draws`` samplings of accept/reject of every scored pair."""
+    certain = pairs.filter(F.col("match_probability") >= CERTAIN)
+    base = cluster_records(spark, records, certain.select("record_key_l", "record_key_r", "match_probability"), CERTAIN, config).localCheckpoint(eager=True)
+    base_count = base.select("cluster_key").distinct().count()
+    to_cluster = lambda side: base.select(F.col("record_key").alias(f"record_key_{side}"), F.col("cluster_key").alias(f"c_{side}"))  # noqa: E731
+    uncertain = (
+        pairs.filter((F.col("match_probability") < CERTAIN) & (F.col("match_probability") > 0))
+        .join(to_cluster("l"), "record_key_l")
+        .join(to_cluster("r"), "record_key_r")
+        .filter(F.col("c_l") != F.col("c_r"))
+        .select("record_key_l", "record_key_r", "c_l", "c_r", "match_probability")
+    )
+    draw_ids = spark.range(draws).withColumnRenamed("id", "draw")
+    accepted = (
+        uncertain.crossJoin(F.broadcast(draw_ids))
+        .filter(_uniform(seed, F.col("draw"), "record_key_l", "record_key_r") < F.col("match_probability"))
+        .select(
+            F.concat_ws("#", F.col("draw").cast("string"), "c_l").alias("record_key_l"),
+            F.concat_ws("#", F.col("draw").cast("string"), "c_r").alias("record_key_r"),
+            F.lit(1.0).alias("match_probability"),
+        )
+        .localCheckpoint(eager=True)
+    )
+    nodes = accepted.select(F.col("record_key_l").alias("record_key")).unionByName(accepted.select(F.col("record_key_r").alias("record_key"))).distinct()
+    merged = cluster_records(spark, nodes, accepted, 1.0, config)
+    merges = (
+        merged.withColumn("draw", F.split("record_key", "#").getItem(0).cast("long"))
+        .groupBy("draw")
+        .agg((F.count("*") - F.countDistinct("cluster_key")).alias("merges"))
+    )
+    return draw_ids.join(merges, "draw", "left").select("draw", (F.lit(base_count) - F.coalesce("merges", F.lit(0))).alias("customers"))
+
+
+def count_interval(counts: list[int], point: int, level: float, uncertain_pairs: int) -> CountInterval:
+    """Equal-tailed interval of the sampled counts at ``level`` (e.g. 0.95)."""
+    if not counts:
+        raise ValueError("count_interval needs at least one draw")
+    s = sorted(counts)
+    lo_i = int((1 - level) / 2 * (len(s) - 1))
+    hi_i = len(s) - 1 - lo_i
+    return CountInterval(point, round(sum(s) / len(s), 2), s[lo_i], s[hi_i], level, len(s), uncertain_pairs)
+
+
+# --------------------------------------------------------------------------- error analysis
+
+
+def record_tags(truth_records: DataFrame, truth_sessions: DataFrame, transactions_resolved: DataFrame, crosswalk: DataFrame) -> DataFrame:
+    """(record_key, tag) for every corruption the generator applied to an identity record.
+
+    Guest identities take the corruptions of all their checkouts; records with none get "clean".
+    """
+    accounts = crosswalk.join(truth_records.select("source_system", "source_record_id", "corruptions"), ["source_system", "source_record_id"]).select(
+        "record_key", F.explode_outer("corruptions").alias("tag")
+    )
+    sessions = transactions_resolved.filter(F.col("attribution") == "guest").select("record_key", "session_id").distinct()
+    guests = sessions.join(truth_sessions.select("session_id", "corruptions"), "session_id").select("record_key", F.explode_outer("corruptions").alias("tag"))
+    tags = accounts.unionByName(guests).filter(F.col("tag").isNotNull()).distinct()
+    clean = crosswalk.select("record_key").join(tags, "record_key", "left_anti").withColumn("tag", F.lit("clean"))
+    return tags.unionByName(clean)
+
+
+def error_analysis(crosswalk: DataFrame, truth: DataFrame, tags: DataFrame, relations: DataFrame) -> DataFrame:
+    """Missed and false merges of record pairs, by corruption tag and by hard-negative relation.
+
+    Rows: (kind, category, pairs, errors, error_rate). ``missed_merge`` rows count true pairs
+    (same person) carrying the tag on either record and how many ended in different
+    customers; ``false_merge`` rows count record pairs put in one customer that belong to
+    different people, by the relation between those people (unrelated when none).
+    """
+    rec = crosswalk.select("record_key", "customer_id").join(truth, "record_key")
+    a, b = rec.toDF("key_a", "cid_a", "person_a"), rec.toDF("key_b", "cid_b", "person_b")
+    true_pairs = a.join(b, (F.col("person_a") == F.col("person_b")) & (F.col("key_a") < F.col("key_b"))).withColumn("missed", F.col("cid_a") != F.col("cid_b"))
+    tagged = true_pairs.join(tags.toDF("key_a", "tag"), "key_a").select("key_a", "key_b", "missed", "tag").unionByName(
+        true_pairs.join(tags.toDF("key_b", "tag"), "key_b").select("key_a", "key_b", "missed", "tag")
+    ).distinct()
+    missed = tagged.groupBy(F.col("tag").alias("category")).agg(F.count("*").alias("pairs"), F.sum(F.col("missed").cast("long")).alias("errors")).withColumn(
+        "kind", F.lit("missed_merge")
+    )
+    linked = a.join(b, (F.col("cid_a") == F.col("cid_b")) & (F.col("key_a") < F.col("key_b")) & (F.col("person_a") != F.col("person_b")))
+    rel = relations.select("person_a", "person_b", "relation").unionByName(relations.select(F.col("person_b").alias("person_a"), F.col("person_a").alias("person_b"), "relation"))
+    false = (
+        linked.join(rel, ["person_a", "person_b"], "left")
+        .groupBy(F.coalesce("relation", F.lit("unrelated")).alias("category"))
+        .agg(F.count("*").alias("errors"))
+        .withColumn("pairs", F.lit(None).cast("long"))
+        .withColumn("kind", F.lit("false_merge"))
+    )
+    out = missed.unionByName(false)
+    return out.select("kind", "category", "pairs", "errors", F.round(F.col("errors") / F.col("pairs"), 4).alias("error_rate")).orderBy("kind", F.desc_nulls_last("error_rate"), F.desc("errors"))
+
+
+# --------------------------------------------------------------------------- per-customer evidence
+
+
+def customer_evidence(customer_id: str, crosswalk: DataFrame, pairs: DataFrame, levels: DataFrame, threshold: float) -> DataFrame:
+    """Every scored pair inside one customer, one row per comparison: level, weight, accepted.
+
+    ``levels`` is (comparison, gamma, level) for the saved model; ``pairs`` needs the
+    ``gamma_*`` and ``mw_*`` columns Splink keeps for each pair.
+    """
+    keys = crosswalk.filter(F.col("customer_id") == customer_id).select("record_key")
+    inside = pairs.join(keys.toDF("record_key_l"), "record_key_l").join(keys.toDF("record_key_r"), "record_key_r")
+    comparisons = [c[len("gamma_"):] for c in pairs.columns if c.startswith("gamma_")]
+    long = None
+    for c in comparisons:
+        tf = F.col(f"mw_tf_adj_{c}") if f"mw_tf_adj_{c}" in pairs.columns else F.lit(0.0)
+        part = inside.select(
+            "record_key_l", "record_key_r", "match_weight", "match_probability",
+            F.lit(c).alias("comparison"), F.col(f"gamma_{c}").cast("int").alias("gamma"),
+            F.col(f"mw_{c}").alias("weight"), tf.alias("tf_adjustment"),
+        )  # fmt: skip
+        long = part if long is None else long.unionByName(part)
+    if long is None:
+        raise ValueError("pairs carry no gamma_* columns: re-run resolve to keep per-comparison levels")
+    return (
+        long.join(levels, ["comparison", "gamma"], "left")
+        .withColumn("accepted", F.col("match_probability") >= threshold)
+        .select("record_key_l", "record_key_r", "accepted", "match_probability", "match_weight", "comparison", "level", "weight", "tf_adjustment")
+        .orderBy(F.desc("match_probability"), "record_key_l", "record_key_r", "comparison")
+    )

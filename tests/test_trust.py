@@ -1,0 +1,161 @@
+"""Threshold sweep, count interval, error analysis and the clerical review loop."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import yaml
+from pyspark.sql import functions as F
+
+from customer_identity.config import ClusteringConfig, load_config
+from customer_identity.io import read_delta, write_delta
+from customer_identity.resolution import ResolvePaths
+from customer_identity.review import ReviewFileError, apply_labels, merge_labels, validate_decisions
+from customer_identity.trust import best_threshold, count_interval, error_analysis, sampled_counts, threshold_sweep
+from jobs import review as review_job
+
+CC = ClusteringConfig("dataframe", max_iterations=30, checkpoint_interval=2)
+PAIRS = "record_key_l string, record_key_r string, match_probability double, match_weight double"
+
+
+def _records(spark, keys):
+    return spark.createDataFrame([(k, k.split(":")[0], k.split(":")[1]) for k in keys], "record_key string, source_system string, source_record_id string")
+
+
+def _pairs(spark, edges):
+    return spark.createDataFrame([(a, b, p, math.log2(p / (1 - p)) if 0 < p < 1 else 0.0) for a, b, p in edges], PAIRS)
+
+
+def _components(nodes, edges):
+    parent = {n: n for n in nodes}
+
+    def find(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        parent[find(a)] = find(b)
+    return len({find(n) for n in nodes})
+
+
+def test_sweep_is_monotone_where_it_must_be(spark):
+    keys = [f"s:{i}" for i in range(10)]
+    edges = [("s:0", "s:1", 0.99), ("s:1", "s:2", 0.7), ("s:3", "s:4", 0.95), ("s:4", "s:5", 0.5), ("s:6", "s:7", 0.8), ("s:2", "s:3", 0.6), ("s:8", "s:9", 0.999)]
+    truth = spark.createDataFrame([(k, p) for k, p in zip(keys, [1, 1, 1, 2, 2, 3, 4, 4, 5, 5], strict=True)], "record_key string, person_id long")
+    sweep = threshold_sweep(spark, _records(spark, keys), _pairs(spark, edges), [0.55, 0.65, 0.75, 0.9, 0.97, 0.995], CC, truth=truth)
+    rows = sweep.orderBy("threshold").collect()
+    customers = [r.customers for r in rows]
+    recalls = [r.recall for r in rows]
+    print(customers, recalls)
+    # a higher threshold accepts a subset of the links: never fewer customers, never more recall
+    assert customers == sorted(customers) and recalls == sorted(recalls, reverse=True)
+    assert customers[0] == _components(keys, [(a, b) for a, b, p in edges if p >= 0.55])
+    assert best_threshold(sweep) == 0.65  # exactly the true people: 0-1-2, 3-4, 6-7, 8-9
+
+
+def test_interval_matches_exact_calculation_on_a_tiny_graph(spark):
+    keys = ["t:a", "t:b", "t:c", "t:d", "t:e", "t:f"]
+    uncertain = [("t:a", "t:b", 0.5), ("t:b", "t:c", 0.3), ("t:c", "t:d", 0.8), ("t:a", "t:c", 0.2)]
+    certain = [("t:d", "t:e", 1.0)]
+    # exact distribution of the customer count over the 2^4 accept/reject outcomes
+    exact: dict[int, float] = {}
+    for outcome in itertools.product([0, 1], repeat=len(uncertain)):
+        prob = math.prod(p if take else 1 - p for (_, _, p), take in zip(uncertain, outcome, strict=True))
+        kept = [(a, b) for (a, b, _), take in zip(uncertain, outcome, strict=True) if take] + [(a, b) for a, b, _ in certain]
+        n = _components(keys, kept)
+        exact[n] = exact.get(n, 0.0) + prob
+    mean = sum(n * p for n, p in exact.items())
+    sd = math.sqrt(sum((n - mean) ** 2 * p for n, p in exact.items()))
+    draws = 2000
+    counts = [r.customers for r in sampled_counts(spark, _records(spark, keys), _pairs(spark, uncertain + certain), draws, 11, CC).collect()]
+    assert len(counts) == draws
+    got_mean = sum(counts) / draws
+    print(f"exact mean {mean:.4f} sd {sd:.4f}; sampled mean {got_mean:.4f}; exact pmf {exact}")
+    assert abs(got_mean - mean) < 4 * sd / math.sqrt(draws)
+    for n, p in exact.items():
+        assert abs(counts.count(n) / draws - p) < 0.035, n
+    interval = count_interval(counts, point=4, level=0.9, uncertain_pairs=len(uncertain))
+    assert interval.lower <= mean <= interval.upper and interval.draws == draws
+
+
+def test_interval_needs_draws():
+    with pytest.raises(ValueError):
+        count_interval([], point=1, level=0.95, uncertain_pairs=0)
+
+
+def test_error_analysis_by_corruption_and_relation(spark):
+    crosswalk = spark.createDataFrame(
+        [("p:1", "A"), ("p:2", "A"), ("p:3", "B"), ("p:4", "C"), ("p:5", "C")], "record_key string, customer_id string"
+    )
+    truth = spark.createDataFrame([("p:1", 1), ("p:2", 1), ("p:3", 1), ("p:4", 2), ("p:5", 3)], "record_key string, person_id long")
+    tags = spark.createDataFrame([("p:1", "clean"), ("p:2", "clean"), ("p:3", "moved"), ("p:4", "clean"), ("p:5", "clean")], "record_key string, tag string")
+    relations = spark.createDataFrame([(2, 3, "twins")], "person_a long, person_b long, relation string")
+    got = {(r.kind, r.category): (r.pairs, r.errors) for r in error_analysis(crosswalk, truth, tags, relations).collect()}
+    assert got[("missed_merge", "moved")] == (2, 2)  # p3 split from p1 and p2
+    assert got[("missed_merge", "clean")] == (3, 2)  # (1,2) kept, (1,3) and (2,3) missed
+    assert got[("false_merge", "twins")] == (None, 1)
+
+
+def test_labels_force_links_and_splits(spark):
+    keys = ["r:1", "r:2", "r:3", "r:4"]
+    pairs = _pairs(spark, [("r:1", "r:2", 0.99), ("r:3", "r:4", 0.2)])
+    labels = spark.createDataFrame([("r:1", "r:2", False), ("r:2", "r:3", True), ("r:3", "r:4", True)], "record_key_l string, record_key_r string, is_match boolean")
+    forced = apply_labels(pairs, labels)
+    sweep = threshold_sweep(spark, _records(spark, keys), forced, [0.5], CC).first()
+    assert sweep.customers == 2  # 1 | 2-3-4
+
+
+@pytest.fixture
+def review_setup(spark, tmp_path):
+    out = tmp_path / "output"
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(yaml.safe_dump({"paths": {"data_root": str(tmp_path / "sources"), "output_root": str(out)}}))
+    paths = ResolvePaths.from_config(load_config("local", str(overlay)))
+    write_delta(_records(spark, ["platform:1", "crm:A", "guest:x"]), paths.identity_records)
+    write_delta(_pairs(spark, [("crm:A", "platform:1", 0.97), ("guest:x", "platform:1", 0.4)]), paths.match_pairs)
+    existing = spark.createDataFrame([("crm:A", "platform:1", True)], "record_key_l string, record_key_r string, is_match boolean")
+    write_delta(merge_labels(None, existing, "first.csv"), paths.review_labels)
+    return overlay, paths, tmp_path
+
+
+BAD_FILES = {
+    "unknown key": "record_key_l,record_key_r,decision\nplatform:1,crm:NOPE,match\n",
+    "bad decision": "record_key_l,record_key_r,decision\nplatform:1,guest:x,maybe\n",
+    "contradiction": "record_key_l,record_key_r,decision\nplatform:1,guest:x,match\nguest:x,platform:1,non_match\n",
+    "self pair": "record_key_l,record_key_r,decision\nplatform:1,platform:1,match\n",
+    "missing column": "record_key_l,record_key_r\nplatform:1,guest:x\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_review_files_are_rejected_without_side_effects(spark, review_setup, case, capsys):
+    overlay, paths, tmp_path = review_setup
+    before = sorted(read_delta(spark, paths.review_labels).collect())
+    version = spark.sql(f"DESCRIBE HISTORY delta.`{paths.review_labels}`").agg(F.max("version")).first()[0]
+    bad = tmp_path / "decisions.csv"
+    bad.write_text(BAD_FILES[case])
+    assert review_job.main(["--env", "local", "--config", str(overlay), "--decisions", str(bad)]) != 0
+    err = capsys.readouterr().err
+    assert "ReviewFileError" in err and ("nothing was applied" in err or case == "missing column")
+    assert sorted(read_delta(spark, paths.review_labels).collect()) == before
+    assert spark.sql(f"DESCRIBE HISTORY delta.`{paths.review_labels}`").agg(F.max("version")).first()[0] == version
+
+
+def test_good_review_file_is_added_and_newer_decisions_win(spark, review_setup, capsys):
+    overlay, paths, tmp_path = review_setup
+    good = tmp_path / "decisions.csv"
+    good.write_text("record_key_l,record_key_r,decision,reason\nplatform:1,crm:A,non_match,x\nguest:x,platform:1,MATCH,y\ncrm:A,guest:x,,z\n")
+    assert review_job.main(["--env", "local", "--config", str(overlay), "--decisions", str(good)]) == 0
+    got = {(r.record_key_l, r.record_key_r): r.is_match for r in read_delta(spark, paths.review_labels).collect()}
+    assert got == {("crm:A", "platform:1"): False, ("guest:x", "platform:1"): True}
+    out = capsys.readouterr().out
+    assert "accepted 1 match and 1 non_match" in out and "precision 0.0" in out  # the model linked crm:A-platform:1, the reviewer split it
+
+
+def test_validation_names_rows(spark):
+    decisions = spark.createDataFrame([("a:1", "a:2", "match"), ("a:1", "zz:9", "match")], "record_key_l string, record_key_r string, decision string")
+    with pytest.raises(ReviewFileError, match=r"row 3: unknown record key zz:9"):
+        validate_decisions(decisions, _records(spark, ["a:1", "a:2"]), "f.csv")
