@@ -5,7 +5,8 @@
 - gold ``threshold_sweep``: customers, precision, recall and F1 at each configured threshold,
   measured against ground truth when the sources are synthetic, else against review labels;
 - gold ``count_interval``: the customer count with an interval from sampling every scored
-  pair's accept/reject decision from its match probability (``trust.interval_draws`` times);
+  pair's accept/reject decision from its match probability (``trust.interval_draws`` times),
+  recalibrated by reviewers' labels when there are any (see ``customer_identity.trust``);
 - gold ``error_analysis`` (ground truth only): missed and false merges by corruption type and
   by hard-negative relation;
 - gold ``review_queue`` plus ``trust/review_queue.csv`` / ``.html`` for reviewers;
@@ -64,13 +65,20 @@ def main(argv: list[str] | None = None) -> int:
         # the count with an interval
         point = crosswalk.select("customer_id").distinct().count()
         if not args.skip_interval:
-            counts = [r.customers for r in trust.sampled_counts(spark, records, pairs, t.interval_draws, t.seed, config.clustering).collect()]
+            rates, method = None, "model probabilities"
+            if labels is not None:
+                raw = read_delta(spark, paths.match_pairs)
+                bins = trust.calibration_bins(raw, labels, t.calibration_bin_width)
+                rates = trust.calibrated_rates(bins, t.interval_draws, t.seed, t.calibration_prior_strength)
+                method = f"calibrated by {sum(b.labelled for b in bins):,} review labels in {sum(1 for b in bins if b.labelled):,} match-weight bins"
+            draws = trust.sampled_counts(spark, records, pairs, t.interval_draws, t.seed, config.clustering, rates, t.calibration_bin_width)
+            counts = [r.customers for r in draws.collect()]
             uncertain = pairs.filter((F.col("match_probability") > 0) & (F.col("match_probability") < trust.CERTAIN)).count()
-            interval = trust.count_interval(counts, point, t.interval_level, uncertain)
+            interval = trust.count_interval(counts, point, t.interval_level, uncertain, method)
             write_delta(spark.createDataFrame([interval.as_row()]).withColumn("assessed_at", F.current_timestamp()), f"{config.tables.gold}/count_interval", mode="append")
             save_chart(count_draws_spec(counts, interval.lower, interval.upper, point), f"{out_dir}/count_interval.html")
             print(f"customers: {point:,} at threshold {threshold}; {interval.level:.0%} interval {interval.lower:,} - {interval.upper:,} "
-                  f"(mean {interval.mean:,.1f} over {interval.draws} draws, {uncertain:,} uncertain pairs)")
+                  f"(mean {interval.mean:,.1f} over {interval.draws} draws, {uncertain:,} uncertain pairs; {method})")
 
         # error analysis
         if truth is not None:
@@ -83,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {r.kind:<13} {r.category:<22} {r.errors:>8,} {rate}")
 
         # review queue
-        queue = review_queue(pairs, crosswalk, threshold, t.review_low, t.review_high, t.review_weak_link, t.review_limit)
+        queue = review_queue(
+            pairs, crosswalk, threshold, t.review_low, t.review_high, t.review_weak_link, t.review_limit, t.calibration_per_bin, t.calibration_bin_width, t.seed
+        )
         write_delta(queue, f"{config.tables.gold}/review_queue")
         export = queue.select("record_key_l", "record_key_r", "decision", "reason", "match_probability", "match_weight", "source_dataset_l", "source_dataset_r",
                               *[c for c in pairs.columns if c.endswith(("_l", "_r")) and not c.startswith(("record_key", "source_dataset", "tf_"))])  # fmt: skip

@@ -50,6 +50,9 @@ def test_unknown_key_names_file_and_key(tmp_path):
         ("sources:\n  crm:\n    types: {birth_date: datetime}\n", "sources.crm.types.birth_date"),
         ("generator:\n  rates: {typo: 1.5}\n", "generator.rates.typo"),
         ("paths:\n  output_root: ${nowhere}/x\n", "paths.output_root"),
+        ("trust:\n  review_low: 0.9\n  review_high: 0.5\n", "trust.review_high"),
+        ("trust:\n  sweep_thresholds: [0.5, 1.5]\n", "trust.sweep_thresholds"),
+        ("trust:\n  calibration_bin_width: 0\n", "trust.calibration_bin_width"),
     ],
 )
 def test_bad_values_are_rejected_with_the_key(tmp_path, yaml_text, key):

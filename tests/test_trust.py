@@ -12,8 +12,16 @@ from pyspark.sql import functions as F
 from customer_identity.config import ClusteringConfig, load_config
 from customer_identity.io import read_delta, write_delta
 from customer_identity.resolution import ResolvePaths
-from customer_identity.review import ReviewFileError, apply_labels, merge_labels, validate_decisions
-from customer_identity.trust import best_threshold, count_interval, error_analysis, sampled_counts, threshold_sweep
+from customer_identity.review import ReviewFileError, apply_labels, merge_labels, review_queue, validate_decisions
+from customer_identity.trust import (
+    CalibrationBin,
+    best_threshold,
+    calibrated_rates,
+    count_interval,
+    error_analysis,
+    sampled_counts,
+    threshold_sweep,
+)
 from jobs import review as review_job
 
 CC = ClusteringConfig("dataframe", max_iterations=30, checkpoint_interval=2)
@@ -159,3 +167,36 @@ def test_validation_names_rows(spark):
     decisions = spark.createDataFrame([("a:1", "a:2", "match"), ("a:1", "zz:9", "match")], "record_key_l string, record_key_r string, decision string")
     with pytest.raises(ReviewFileError, match=r"row 3: unknown record key zz:9"):
         validate_decisions(decisions, _records(spark, ["a:1", "a:2"]), "f.csv")
+
+
+def test_calibrated_rates_follow_the_labels(spark):
+    bins = [CalibrationBin(0, 0.5, 0, 0), CalibrationBin(1, 0.5, 40, 2), CalibrationBin(5, 0.999, 20, 20)]
+    rates = calibrated_rates(bins, draws=400, seed=3, prior_strength=2.0)
+    by_bin = {b: [r for d, bb, r in rates if bb == b] for b in (0, 1, 5)}
+    assert by_bin[0] == []  # no labels: the model's probabilities stay
+    assert abs(sum(by_bin[1]) / 400 - 3 / 42) < 0.02  # Beta(1 + 2, 1 + 38): mean 3/42
+    assert min(by_bin[5]) > 0.8
+
+
+def test_calibrated_sampling_uses_the_bin_rates(spark):
+    keys = ["c:1", "c:2", "c:3", "c:4"]
+    pairs = _pairs(spark, [("c:1", "c:2", 0.9), ("c:3", "c:4", 0.9)])  # match weight 3.17: bin 1 at width 2
+    records = _records(spark, keys)
+    never = [(d, 1, 0.0) for d in range(5)]
+    always = [(d, 1, 1.0) for d in range(5)]
+    assert {r.customers for r in sampled_counts(spark, records, pairs, 5, 1, CC, never, 2.0).collect()} == {4}
+    assert {r.customers for r in sampled_counts(spark, records, pairs, 5, 1, CC, always, 2.0).collect()} == {2}
+
+
+def test_review_queue_holds_near_misses_weak_links_and_a_calibration_sample(spark):
+    pairs = _pairs(spark, [("q:1", "q:2", 0.96), ("q:2", "q:3", 0.999), ("q:4", "q:5", 0.1), ("q:6", "q:7", 0.6), ("q:8", "q:9", 0.02)])
+    crosswalk = spark.createDataFrame(
+        [("q:1", "A"), ("q:2", "A"), ("q:3", "A"), ("q:4", "B"), ("q:5", "C"), ("q:6", "D"), ("q:7", "E"), ("q:8", "F"), ("q:9", "G")],
+        "record_key string, customer_id string",
+    )
+    queue = review_queue(pairs, crosswalk, 0.95, 0.5, 0.995, 0.99, 100, calibration_per_bin=1, bin_width=2.0, seed=1)
+    got = {(r.record_key_l, r.record_key_r): r.reason for r in queue.collect()}
+    assert got[("q:1", "q:2")] == "near threshold" and got[("q:6", "q:7")] == "near threshold"
+    assert ("q:2", "q:3") not in got or got[("q:2", "q:3")] == "calibration sample"
+    assert got[("q:4", "q:5")] == "calibration sample" and got[("q:8", "q:9")] == "calibration sample"
+    assert all(r.decision is None for r in queue.collect())

@@ -176,6 +176,9 @@ class TrustConfig:
     review_weak_link: float  # accepted links below this inside customers of 3+ records too
     review_limit: int
     explain_samples: int  # waterfall charts per category
+    calibration_per_bin: int  # random pairs per match-weight bin added to the review queue
+    calibration_bin_width: float  # in match weight (log2 odds)
+    calibration_prior_strength: float  # the model's probability counts as this many labels
 
 
 @dataclass(frozen=True)
@@ -506,12 +509,16 @@ def _build(data: Mapping[str, Any], origin: Mapping[str, str], env: str, files: 
 
 
 def _parse_trust(v: _Validator) -> TrustConfig:
-    keys = ("sweep_thresholds", "interval_draws", "interval_level", "seed", "review_low", "review_high", "review_weak_link", "review_limit", "explain_samples")
+    keys = ("sweep_thresholds", "interval_draws", "interval_level", "seed", "review_low", "review_high", "review_weak_link", "review_limit", "explain_samples",
+            "calibration_per_bin", "calibration_bin_width", "calibration_prior_strength")
     t = v.section("trust", allowed=keys, required=keys)
     sweep = t["sweep_thresholds"]
     if not isinstance(sweep, list) or not sweep:
         raise v.error("trust.sweep_thresholds", "a non-empty list of probabilities", sweep)
-    thresholds = tuple(_probability(v, {"t": x}, "t", f"trust.sweep_thresholds[{i}]") for i, x in enumerate(sweep))
+    for i, x in enumerate(sweep):
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not 0 < x < 1:
+            raise v.error("trust.sweep_thresholds", f"probabilities strictly between 0 and 1 (item {i} is not)", x)
+    thresholds = tuple(float(x) for x in sweep)
     low, high = _probability(v, t, "review_low", "trust.review_low"), _probability(v, t, "review_high", "trust.review_high")
     if low >= high:
         raise v.error("trust.review_high", f"greater than trust.review_low ({low})", high)
@@ -525,7 +532,17 @@ def _parse_trust(v: _Validator) -> TrustConfig:
         review_weak_link=_probability(v, t, "review_weak_link", "trust.review_weak_link"),
         review_limit=v.integer(t, "review_limit", "trust.review_limit", minimum=1),
         explain_samples=v.integer(t, "explain_samples", "trust.explain_samples", minimum=0),
+        calibration_per_bin=v.integer(t, "calibration_per_bin", "trust.calibration_per_bin", minimum=0),
+        calibration_bin_width=_positive(v, t, "calibration_bin_width", "trust.calibration_bin_width"),
+        calibration_prior_strength=_positive(v, t, "calibration_prior_strength", "trust.calibration_prior_strength"),
     )
+
+
+def _positive(v: _Validator, node: Mapping[str, Any], key: str, dotted: str) -> float:
+    value = node.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise v.error(dotted, "a positive number", value)
+    return float(value)
 
 
 def _probability(v: _Validator, node: Mapping[str, Any], key: str, dotted: str) -> float:

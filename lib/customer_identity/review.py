@@ -24,11 +24,26 @@ class ReviewFileError(CustomerIdentityError):
     """A reviewer decisions file that cannot be applied; nothing was changed."""
 
 
-def review_queue(pairs: DataFrame, crosswalk: DataFrame, threshold: float, low: float, high: float, weak_link: float, limit: int) -> DataFrame:
-    """Pairs with ``low <= p < high`` and accepted links below ``weak_link`` inside customers of 3+ records.
+def review_queue(
+    pairs: DataFrame,
+    crosswalk: DataFrame,
+    threshold: float,
+    low: float,
+    high: float,
+    weak_link: float,
+    limit: int,
+    calibration_per_bin: int = 0,
+    bin_width: float = 2.0,
+    seed: int = 0,
+) -> DataFrame:
+    """Pairs worth a reviewer's look, one row per pair with its ``reason``.
 
-    Ordered by how close the pair is to the threshold (in match weight); one row per pair
-    with ``reason`` and the customer(s) involved.
+    - "near threshold": ``low <= p < high``, closest to the threshold (in match weight) first,
+      at most ``limit``;
+    - "weak link in a large customer": accepted links below ``weak_link`` inside customers of
+      3+ records (within the same ``limit``);
+    - "calibration sample": ``calibration_per_bin`` random pairs from every match-weight bin,
+      whatever their probability, so labels measure how well the probabilities are calibrated.
     """
     cid = crosswalk.select("record_key", "customer_id")
     sized = cid.groupBy("customer_id").agg(F.count("*").alias("customer_records"))
@@ -47,15 +62,27 @@ def review_queue(pairs: DataFrame, crosswalk: DataFrame, threshold: float, low: 
     )
     both = near.unionByName(weak)
     w = Window.partitionBy("record_key_l", "record_key_r").orderBy("reason")
-    return (
+    uncertain = (
         both.withColumn("_r", F.row_number().over(w))
         .filter("_r = 1")
         .drop("_r")
         .withColumn("distance_to_threshold", F.round(F.abs(F.col("match_weight") - threshold_weight), 3))
         .orderBy("distance_to_threshold", "record_key_l", "record_key_r")
         .limit(limit)
-        .withColumn("decision", F.lit(None).cast("string"))
     )
+    if calibration_per_bin > 0:
+        by_bin = Window.partitionBy("_bin").orderBy(F.xxhash64(F.lit(seed), "record_key_l", "record_key_r"))
+        sample = (
+            scored.withColumn("_bin", F.floor(F.col("match_weight") / F.lit(bin_width)))
+            .withColumn("_r", F.row_number().over(by_bin))
+            .filter(F.col("_r") <= calibration_per_bin)
+            .drop("_r", "_bin")
+            .withColumn("reason", F.lit("calibration sample"))
+            .withColumn("distance_to_threshold", F.round(F.abs(F.col("match_weight") - threshold_weight), 3))
+            .join(uncertain.select("record_key_l", "record_key_r"), ["record_key_l", "record_key_r"], "left_anti")
+        )
+        uncertain = uncertain.unionByName(sample)
+    return uncertain.withColumn("decision", F.lit(None).cast("string"))
 
 
 def validate_decisions(decisions: DataFrame, known_keys: DataFrame, source: str) -> DataFrame:

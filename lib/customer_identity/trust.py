@@ -10,10 +10,17 @@ are accepted in every draw, so the graph is first contracted along them and only
 uncertain part is replicated ``K`` times (one connected-components job for all draws). Pairs
 never scored (outside the blocking rules or below ``model.predict_threshold``) are treated
 as non-matches in every draw.
+
+Match probabilities are only as good as the model's calibration. When reviewers have
+labelled a calibration sample (a few random pairs per match-weight bin, part of the review
+queue), each draw first draws every labelled bin's match rate from its posterior (the
+model's probability as a weak prior, updated by the labels) and accepts the bin's pairs at
+that rate; so the interval also carries the uncertainty of the calibration itself.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
@@ -105,6 +112,7 @@ class CountInterval:
     level: float
     draws: int
     uncertain_pairs: int
+    method: str = "model probabilities"
 
     def as_row(self) -> dict:
         return self.__dict__.copy()
@@ -114,8 +122,69 @@ def _uniform(seed: int, *cols: str | F.Column) -> F.Column:
     return (F.pmod(F.xxhash64(F.lit(seed), *cols), F.lit(2**31 - 1)).cast("double")) / float(2**31 - 1)
 
 
-def sampled_counts(spark: SparkSession, records: DataFrame, pairs: DataFrame, draws: int, seed: int, config: ClusteringConfig) -> DataFrame:
-    """(draw, customers) for ``draws`` samplings of accept/reject of every scored pair."""
+@dataclass(frozen=True)
+class CalibrationBin:
+    bin: int  # floor(match_weight / bin_width)
+    mean_probability: float  # the model's mean probability over the bin's scored pairs
+    labelled: int
+    matches: int
+
+
+def weight_bin(bin_width: float) -> F.Column:
+    return F.floor(F.col("match_weight") / F.lit(bin_width)).cast("int")
+
+
+def calibration_bins(pairs: DataFrame, labels: DataFrame, bin_width: float) -> list[CalibrationBin]:
+    """Per match-weight bin: the model's mean probability and the reviewers' labels in it."""
+    binned = pairs.withColumn("bin", weight_bin(bin_width)).withColumn("_kl", F.least("record_key_l", "record_key_r")).withColumn(
+        "_kr", F.greatest("record_key_l", "record_key_r")
+    )
+    lab = labels.select(F.col("record_key_l").alias("_kl"), F.col("record_key_r").alias("_kr"), "is_match")
+    rows = (
+        binned.join(lab, ["_kl", "_kr"], "left")
+        .groupBy("bin")
+        .agg(F.avg("match_probability").alias("p"), F.count("is_match").alias("n"), F.sum(F.col("is_match").cast("int")).alias("k"))
+        .orderBy("bin")
+        .collect()
+    )
+    return [CalibrationBin(r.bin, r.p, r.n, r.k or 0) for r in rows]
+
+
+def calibrated_rates(bins: list[CalibrationBin], draws: int, seed: int, prior_strength: float) -> list[tuple[int, int, float]]:
+    """(draw, bin, match rate) drawn from each bin's posterior given the reviewers' labels.
+
+    The prior is the model's own mean probability for the bin, worth ``prior_strength``
+    labels: Beta(s*p + matches, s*(1-p) + non-matches). Bins without labels keep the
+    model's probabilities (no row).
+    """
+    rng = random.Random(seed)
+    eps = 1e-6
+    out = []
+    for d in range(draws):
+        for b in bins:
+            if b.labelled == 0:
+                continue
+            alpha = prior_strength * b.mean_probability + b.matches + eps
+            beta = prior_strength * (1 - b.mean_probability) + (b.labelled - b.matches) + eps
+            out.append((d, b.bin, rng.betavariate(alpha, beta)))
+    return out
+
+
+def sampled_counts(
+    spark: SparkSession,
+    records: DataFrame,
+    pairs: DataFrame,
+    draws: int,
+    seed: int,
+    config: ClusteringConfig,
+    rates: list[tuple[int, int, float]] | None = None,
+    bin_width: float = 2.0,
+) -> DataFrame:
+    """(draw, customers) for ``draws`` samplings of accept/reject of every scored pair.
+
+    With ``rates`` ((draw, bin, rate) from ``calibrated_rates``) a pair in a calibrated bin
+    is accepted with its bin's rate of that draw instead of the model's probability.
+    """
     certain = pairs.filter(F.col("match_probability") >= CERTAIN)
     base = cluster_records(spark, records, certain.select("record_key_l", "record_key_r", "match_probability"), CERTAIN, config).localCheckpoint(eager=True)
     base_count = base.select("cluster_key").distinct().count()
@@ -125,12 +194,19 @@ def sampled_counts(spark: SparkSession, records: DataFrame, pairs: DataFrame, dr
         .join(to_cluster("l"), "record_key_l")
         .join(to_cluster("r"), "record_key_r")
         .filter(F.col("c_l") != F.col("c_r"))
-        .select("record_key_l", "record_key_r", "c_l", "c_r", "match_probability")
+        .select("record_key_l", "record_key_r", "c_l", "c_r", "match_probability", "match_weight")
     )
     draw_ids = spark.range(draws).withColumnRenamed("id", "draw")
+    replicated = uncertain.crossJoin(F.broadcast(draw_ids))
+    if rates:
+        table = spark.createDataFrame(rates, "draw long, bin int, rate double")
+        replicated = (
+            replicated.withColumn("bin", weight_bin(bin_width))
+            .join(F.broadcast(table), ["draw", "bin"], "left")
+            .withColumn("match_probability", F.coalesce("rate", "match_probability"))
+        )
     accepted = (
-        uncertain.crossJoin(F.broadcast(draw_ids))
-        .filter(_uniform(seed, F.col("draw"), "record_key_l", "record_key_r") < F.col("match_probability"))
+        replicated.filter(_uniform(seed, F.col("draw"), "record_key_l", "record_key_r") < F.col("match_probability"))
         .select(
             F.concat_ws("#", F.col("draw").cast("string"), "c_l").alias("record_key_l"),
             F.concat_ws("#", F.col("draw").cast("string"), "c_r").alias("record_key_r"),
@@ -148,14 +224,14 @@ def sampled_counts(spark: SparkSession, records: DataFrame, pairs: DataFrame, dr
     return draw_ids.join(merges, "draw", "left").select("draw", (F.lit(base_count) - F.coalesce("merges", F.lit(0))).alias("customers"))
 
 
-def count_interval(counts: list[int], point: int, level: float, uncertain_pairs: int) -> CountInterval:
+def count_interval(counts: list[int], point: int, level: float, uncertain_pairs: int, method: str = "model probabilities") -> CountInterval:
     """Equal-tailed interval of the sampled counts at ``level`` (e.g. 0.95)."""
     if not counts:
         raise ValueError("count_interval needs at least one draw")
     s = sorted(counts)
     lo_i = int((1 - level) / 2 * (len(s) - 1))
     hi_i = len(s) - 1 - lo_i
-    return CountInterval(point, round(sum(s) / len(s), 2), s[lo_i], s[hi_i], level, len(s), uncertain_pairs)
+    return CountInterval(point, round(sum(s) / len(s), 2), s[lo_i], s[hi_i], level, len(s), uncertain_pairs, method)
 
 
 # --------------------------------------------------------------------------- error analysis
