@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 from customer_identity.config import load_config
 from customer_identity.identities import IDENTITY_COLUMNS
 from customer_identity.matching import predict_pairs
-from jobs import evaluate, generate_sources, ingest, resolve
+from jobs import assess, evaluate, explain, generate_sources, ingest, resolve, review
 
 pytestmark = pytest.mark.slow
 COUNT_TOLERANCE_PCT = 10.0  # the default model over-counts tiny by about 6-8%; the naive count is off by +70%
@@ -125,3 +125,46 @@ def test_too_many_comparisons_refuses_to_run(run, tmp_path, capsys):
     assert resolve.main(["--env", "local", "--config", str(tight)]) == 2
     err = capsys.readouterr().err
     assert "max_comparisons=10" in err and "largest contributor is rule" in err
+
+
+def test_trust_jobs_end_to_end(spark, run, capsys):
+    root, _, _ = run
+    overlay = root / "trust.yaml"
+    overlay.write_text(
+        f"paths:\n  data_root: {root}/sources\n  output_root: {root}/output\ngenerator:\n  profile: tiny\n"
+        "trust:\n  sweep_thresholds: [0.5, 0.95, 0.99]\n  interval_draws: 8\n  review_limit: 50\n  calibration_per_bin: 5\n  explain_samples: 2\n"
+    )
+    args = ["--env", "local", "--config", str(overlay)]
+    gold = root / "output/gold"
+    assert assess.main(args) == 0
+    sweep = _delta(spark, gold / "threshold_sweep").orderBy("threshold").collect()
+    assert [r.threshold for r in sweep] == [0.5, 0.95, 0.99] and {r.basis for r in sweep} == {"ground truth"}
+    assert [r.customers for r in sweep] == sorted(r.customers for r in sweep)
+    assert _delta(spark, gold / "error_analysis").filter("kind = 'missed_merge'").count() > 0
+    assert (root / "output/trust/review_queue.csv").is_file() and (root / "output/trust/threshold_sweep.html").is_file()
+    first = _delta(spark, gold / "count_interval").first()
+    assert first.lower <= first.upper and first.method == "model probabilities"
+
+    assert review.main([*args, "--simulate-from-truth"]) == 0
+    assert _delta(spark, root / "output/silver/review_labels").count() > 0
+    assert assess.main(args) == 0
+    latest = _delta(spark, gold / "count_interval").orderBy(F.desc("assessed_at")).first()
+    assert latest.method.startswith("calibrated by")
+
+    capsys.readouterr()
+    assert explain.main(args) == 0
+    charts = sorted(p.name for p in (root / "output/explain").glob("*.html"))
+    assert {"match_weights.html", "m_u_parameters.html", "match_weights_histogram.html", "waterfall_accepted.html", "waterfall_false_negative.html"} <= set(charts)
+    html = (root / "output/explain/match_weights.html").read_text()
+    assert "vega" in html and 'src="http' not in html  # libraries inlined: opens without a network
+
+    crosswalk = _delta(spark, gold / "customer_crosswalk")
+    biggest = crosswalk.groupBy("customer_id").count().orderBy(F.desc("count"), "customer_id").first().customer_id
+    capsys.readouterr()
+    assert explain.main([*args, "--customer-id", biggest]) == 0
+    out = capsys.readouterr().out
+    keys = [r.record_key for r in crosswalk.filter(F.col("customer_id") == biggest).collect()]
+    assert all(k in out for k in keys) and "linked" in out
+    records = _delta(spark, root / "output/silver/identity_records").filter(F.col("record_key").isin(keys)).collect()
+    names = {r.surname_std for r in records if r.surname_std and len(r.surname_std) > 3}
+    assert names and not any(n in out.lower() for n in names)  # personal data stays in the files, not on the console
