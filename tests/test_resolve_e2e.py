@@ -151,6 +151,16 @@ def test_trust_jobs_end_to_end(spark, run, capsys):
     latest = _delta(spark, gold / "count_interval").orderBy(F.desc("assessed_at")).first()
     assert latest.method.startswith("calibrated by")
 
+    # the labels retrain m and force links on the next resolve
+    model = root / "output/model/splink_model.json"
+    before = model.read_text()
+    assert resolve.main([*args, "--m-from-labels"]) == 0
+    assert model.read_text() != before
+    labels = _delta(spark, root / "output/silver/review_labels").filter("is_match")
+    cid = _delta(spark, gold / "customer_crosswalk").select("record_key", "customer_id")
+    linked = labels.join(cid.toDF("record_key_l", "c_l"), "record_key_l").join(cid.toDF("record_key_r", "c_r"), "record_key_r")
+    assert linked.count() == labels.count() and linked.filter("c_l != c_r").count() == 0
+
     capsys.readouterr()
     assert explain.main(args) == 0
     charts = sorted(p.name for p in (root / "output/explain").glob("*.html"))
