@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             acc = f"P {r['precision']:.4f} R {r['recall']:.4f} F1 {r['f1']:.4f}" if r["f1"] is not None else "no labels"
             print(f"  {r['threshold']:<6} customers {r['customers']:>9,}  {acc}")
         best = trust.best_threshold(sweep)
-        print(f"configured match threshold {threshold} (model.match_threshold); best F1 in this sweep at {best}")
+        print(f"configured match threshold {threshold} (model.match_threshold): {t.threshold_rationale}")
+        print(f"best F1 in this sweep at {best}")
 
         # the count with an interval
         point = crosswalk.select("customer_id").distinct().count()

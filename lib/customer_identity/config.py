@@ -179,6 +179,7 @@ class TrustConfig:
     calibration_per_bin: int  # random pairs per match-weight bin added to the review queue
     calibration_bin_width: float  # in match weight (log2 odds)
     calibration_prior_strength: float  # the model's probability counts as this many labels
+    threshold_rationale: str  # why model.match_threshold has its value, printed beside the sweep
 
 
 @dataclass(frozen=True)
@@ -510,7 +511,7 @@ def _build(data: Mapping[str, Any], origin: Mapping[str, str], env: str, files: 
 
 def _parse_trust(v: _Validator) -> TrustConfig:
     keys = ("sweep_thresholds", "interval_draws", "interval_level", "seed", "review_low", "review_high", "review_weak_link", "review_limit", "explain_samples",
-            "calibration_per_bin", "calibration_bin_width", "calibration_prior_strength")
+            "calibration_per_bin", "calibration_bin_width", "calibration_prior_strength", "threshold_rationale")
     t = v.section("trust", allowed=keys, required=keys)
     sweep = t["sweep_thresholds"]
     if not isinstance(sweep, list) or not sweep:
@@ -535,6 +536,7 @@ def _parse_trust(v: _Validator) -> TrustConfig:
         calibration_per_bin=v.integer(t, "calibration_per_bin", "trust.calibration_per_bin", minimum=0),
         calibration_bin_width=_positive(v, t, "calibration_bin_width", "trust.calibration_bin_width"),
         calibration_prior_strength=_positive(v, t, "calibration_prior_strength", "trust.calibration_prior_strength"),
+        threshold_rationale=v.string(t, "threshold_rationale", "trust.threshold_rationale"),
     )
 
 
