@@ -98,8 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         write_delta(queue, f"{config.tables.gold}/review_queue")
         export = queue.select("record_key_l", "record_key_r", "decision", "reason", "match_probability", "match_weight", "source_dataset_l", "source_dataset_r",
                               *[c for c in pairs.columns if c.endswith(("_l", "_r")) and not c.startswith(("record_key", "source_dataset", "tf_"))])  # fmt: skip
-        csv_path = write_csv_file(export, f"{out_dir}/review_queue.csv")
-        export.toPandas().to_html(f"{out_dir}/review_queue.html", index=False, na_rep="")
+        csv_path = write_csv_file(export, f"{out_dir}/review_queue.csv", html_path=f"{out_dir}/review_queue.html")
         print(f"review queue: {queue.count():,} pairs -> {csv_path} (fill in decision: match / non_match, then run jobs.review)")
         return 0
 

@@ -140,8 +140,12 @@ def truth_exists(spark: SparkSession, config: Config) -> bool:
         return False
 
 
-def write_csv_file(df: DataFrame, path: str) -> str:
-    """A small table as one CSV file with a header (review exports), through the driver."""
+def write_csv_file(df: DataFrame, path: str, html_path: str | None = None) -> str:
+    """A small table as one CSV file with a header (review exports), through the driver;
+    also as an HTML table at ``html_path`` when given, from the same single collect."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    df.toPandas().to_csv(path, index=False)
+    frame = df.toPandas()
+    frame.to_csv(path, index=False)
+    if html_path is not None:
+        frame.to_html(html_path, index=False, na_rep="")
     return path

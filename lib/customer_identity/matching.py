@@ -280,18 +280,24 @@ def train_model(
 PAIR_COLUMNS = ("match_weight", "match_probability", "match_key")
 
 
+def _explainable_settings(model_path: str) -> dict:
+    """The saved model's settings, keeping with each pair its compared values, levels
+    (gamma_*), weights (mw_*) and term frequencies (tf_*), so any pair can be explained and
+    drawn as a waterfall later."""
+    settings = json.loads(Path(model_path).read_text())
+    settings["retain_matching_columns"] = True
+    settings["retain_intermediate_calculation_columns"] = True
+    return settings
+
+
 def predict_pairs(spark: SparkSession, model: ModelConfig, records_by_source: Mapping[str, DataFrame], model_path: str, threshold: float) -> DataFrame:
     """Score the blocked pairs with a saved model; pairs below ``threshold`` are dropped."""
     from splink import Linker  # noqa: PLC0415
 
     with splink_spark_settings(spark, model):
         _, inputs = _register(spark, model, records_by_source)
-        settings = json.loads(Path(model_path).read_text())
+        settings = _explainable_settings(model_path)
         settings["blocking_rules_to_generate_predictions"] = [_block_on(r).create_blocking_rule_dict("spark") for r in model.blocking_rules]
-        # the compared values, levels (gamma_*), weights (mw_*) and term frequencies (tf_*) stay
-        # with each pair, so any pair can be explained and drawn as a waterfall later
-        settings["retain_matching_columns"] = True
-        settings["retain_intermediate_calculation_columns"] = True
         linker = Linker(inputs, settings)
         predictions = linker.inference.predict(threshold_match_probability=threshold).as_spark_dataframe()
         first = [f"{UNIQUE_ID}_l", f"{UNIQUE_ID}_r", "source_dataset_l", "source_dataset_r", *[c for c in PAIR_COLUMNS if c in predictions.columns]]
@@ -344,10 +350,7 @@ def save_model_charts(
 
     with splink_spark_settings(spark, model):
         db_api, inputs = _register(spark, model, records_by_source)
-        settings = json.loads(Path(model_path).read_text())
-        settings["retain_matching_columns"] = True
-        settings["retain_intermediate_calculation_columns"] = True
-        linker = Linker(inputs, settings)
+        linker = Linker(inputs, _explainable_settings(model_path))
         save(linker.visualisations.match_weights_chart(), "match_weights")
         save(linker.visualisations.m_u_parameters_chart(), "m_u_parameters")
         # the histogram query reads Splink's own predictions table name

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from customer_identity import golden
 from customer_identity.clustering import cluster_records
 from customer_identity.config import ClusteringConfig
 from customer_identity.evaluation import evaluate
@@ -38,8 +39,7 @@ CERTAIN = 1.0  # pairs at this probability are accepted in every draw
 
 def clusters_at(spark: SparkSession, records: DataFrame, pairs: DataFrame, threshold: float, config: ClusteringConfig) -> DataFrame:
     """(record_key, source_system, source_record_id, customer_id) with pairs accepted at ``threshold``."""
-    clusters = cluster_records(spark, records, pairs, threshold, config)
-    return records.select("record_key", "source_system", "source_record_id").join(clusters, "record_key").withColumnRenamed("cluster_key", "customer_id")
+    return golden.crosswalk(records, golden.with_customer_id(cluster_records(spark, records, pairs, threshold, config)))
 
 
 def threshold_sweep(
