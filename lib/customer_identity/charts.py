@@ -66,3 +66,82 @@ def count_draws_spec(counts: Sequence[int], lower: int, upper: int, point: int) 
              "encoding": {"x": {"field": "value", "type": "quantitative"}, "color": {"field": "what"}}},
         ],
     }  # fmt: skip
+
+
+def chart_libraries() -> dict[str, str]:
+    """The Vega, Vega-Lite and vega-embed scripts (name -> source), to inline once in a page."""
+    from splink.internals.html_utils import load_chart_libraries  # noqa: PLC0415
+
+    return load_chart_libraries()
+
+
+def _bar(values: Sequence[dict], x: dict, y: dict, title: str, **extra) -> dict:
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "title": title, "width": 560, "height": extra.pop("height", 240),
+        "data": {"values": list(values)}, "mark": {"type": "bar", "tooltip": True},
+        "encoding": {"x": x, "y": y, **extra},
+    }  # fmt: skip
+
+
+def source_overlap_spec(by_combination: dict[str, int]) -> dict:
+    """Resolved customers by the combination of sources they appear in."""
+    values = [{"sources": k, "customers": v} for k, v in sorted(by_combination.items(), key=lambda kv: -kv[1])]
+    return _bar(values, {"field": "customers", "type": "quantitative"}, {"field": "sources", "type": "nominal", "sort": "-x"},
+                "Customers by the sources they appear in", height=200)  # fmt: skip
+
+
+def count_comparison_spec(rows: Sequence[dict]) -> dict:
+    """Customer counts: naive ones from the sources versus resolved, with the interval as an error bar."""
+    spec = _bar(rows, {"field": "customers", "type": "quantitative"}, {"field": "count", "type": "nominal", "sort": None},
+                "How many customers: naive counts versus resolved", height=160)  # fmt: skip
+    bars = {k: spec.pop(k) for k in ("mark", "encoding")}
+    band = [r for r in rows if r.get("lower") is not None]
+    spec["layer"] = [bars]
+    if band:
+        spec["layer"].append({"data": {"values": band}, "mark": {"type": "errorbar", "ticks": True, "color": "black"},
+                              "encoding": {"x": {"field": "lower", "type": "quantitative"}, "x2": {"field": "upper"},
+                                           "y": {"field": "count", "type": "nominal", "sort": None}}})  # fmt: skip
+    return spec
+
+
+def segment_share_spec(segments: Sequence[dict]) -> dict:
+    """Each segment's share of customers and of spend, side by side."""
+    values = [{"segment": s["name"], "measure": m, "share": s[f"{m}_share"]} for s in segments for m in ("customer", "spend")]
+    return _bar(values, {"field": "share", "type": "quantitative", "axis": {"format": "%"}}, {"field": "segment", "type": "nominal"},
+                "Segments: share of customers and of spend", yOffset={"field": "measure"}, color={"field": "measure"})  # fmt: skip
+
+
+def rfm_spec(counts: Sequence[dict]) -> dict:
+    return _bar(counts, {"field": "customers", "type": "quantitative"}, {"field": "rfm_segment", "type": "nominal", "sort": "-x"},
+                "Customers by RFM segment", height=200)  # fmt: skip
+
+
+def mix_spec(rows: Sequence[dict], column: str, title: str) -> dict:
+    """Share of spend by category (or brand) for every segment, as stacked bars."""
+    return _bar(rows, {"field": "spend_share", "type": "quantitative", "axis": {"format": "%"}, "stack": "normalize"},
+                {"field": "segment", "type": "nominal"}, title, color={"field": column, "type": "nominal"})  # fmt: skip
+
+
+def rules_spec(rules: Sequence[dict]) -> dict:
+    values = [{**r, "rule": f"{' + '.join(r['antecedent'])} -> {' + '.join(r['consequent'])}"} for r in rules]
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "title": "Association rules between categories bought in one order", "width": 560, "height": 260,
+        "data": {"values": values}, "mark": {"type": "circle", "tooltip": True, "opacity": 0.7},
+        "encoding": {"x": {"field": "support", "type": "quantitative", "axis": {"format": "%"}},
+                     "y": {"field": "confidence", "type": "quantitative", "axis": {"format": "%"}},
+                     "size": {"field": "lift", "type": "quantitative"}, "color": {"field": "lift", "type": "quantitative"},
+                     "tooltip": [{"field": "rule"}, {"field": "support", "format": ".3%"}, {"field": "confidence", "format": ".1%"}, {"field": "lift", "format": ".2f"}]},
+    }  # fmt: skip
+
+
+def importance_spec(importances: Sequence[dict]) -> dict:
+    return _bar(importances, {"field": "importance", "type": "quantitative"}, {"field": "label", "type": "nominal", "sort": "-x", "title": None},
+                "What predicts a repeat purchase (random forest importances)", height=220)  # fmt: skip
+
+
+def data_quality_spec(rows: Sequence[dict]) -> dict:
+    values = [{"source": r["source_system"], "rows": r[k], "status": k.replace("rows_", "")} for r in rows for k in ("rows_accepted", "rows_quarantined")]
+    return _bar(values, {"field": "rows", "type": "quantitative"}, {"field": "source", "type": "nominal"},
+                "Rows per source: accepted and quarantined", height=140, color={"field": "status", "type": "nominal"})  # fmt: skip

@@ -1,6 +1,7 @@
 """Typed, validated job configuration.
 
-Configuration is layered: ``conf/base.yaml``, then the environment overlay
+Configuration is layered: ``conf/base.yaml``, ``conf/model.yaml`` and
+``conf/analytics.yaml``, then the environment overlay
 ``conf/<env>.yaml``, then an optional user overlay (``--config PATH``) whose
 values win. It is loaded once, before Spark starts, into frozen dataclasses.
 Any unknown key, missing value or bad value raises :class:`ConfigError`
@@ -54,6 +55,7 @@ SOURCE_KINDS = ("customers", "transactions")
 SOURCE_FORMATS = ("csv", "json", "parquet", "delta", "jdbc")
 ENFORCED_TYPES = ("string", "int", "long", "double", "decimal", "date", "timestamp")
 PROFILES = ("tiny", "small", "medium", "large")
+SHARED_FILES = ("base", "model", "analytics")  # read by every environment, before its overlay
 
 
 class ConfigError(ValueError):
@@ -183,6 +185,22 @@ class TrustConfig:
 
 
 @dataclass(frozen=True)
+class AnalyticsConfig:
+    seed: int
+    rfm_bins: int
+    segment_k: tuple[int, ...]  # candidate k for k-means; the best silhouette wins
+    price_bands: Mapping[str, float]  # upper bounds of the "budget" and "mid" median item price
+    basket_item: str  # category_code or brand
+    min_support: float
+    min_confidence: float
+    max_rules: int
+    repeat_window_days: int
+    test_fraction: float
+    top_n: int
+    mask_pii: bool
+
+
+@dataclass(frozen=True)
 class Config:
     env: str
     files: tuple[str, ...]
@@ -195,6 +213,7 @@ class Config:
     clustering: ClusteringConfig
     survivorship: SurvivorshipConfig
     trust: TrustConfig
+    analytics: AnalyticsConfig
     raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
     def source(self, name: str) -> SourceConfig:
@@ -414,8 +433,8 @@ def _build(data: Mapping[str, Any], origin: Mapping[str, str], env: str, files: 
     v = _Validator(data, origin)
     v.section(
         "",
-        allowed=("paths", "spark", "sources", "tables", "generator", "model", "clustering", "survivorship", "trust"),
-        required=("paths", "spark", "tables", "model", "clustering", "survivorship", "trust"),
+        allowed=("paths", "spark", "sources", "tables", "generator", "model", "clustering", "survivorship", "trust", "analytics"),
+        required=("paths", "spark", "tables", "model", "clustering", "survivorship", "trust", "analytics"),
     )
 
     p = v.section("paths", allowed=("data_root", "output_root", "checkpoint_dir"), required=("data_root", "output_root"))
@@ -503,9 +522,10 @@ def _build(data: Mapping[str, Any], origin: Mapping[str, str], env: str, files: 
             raise v.error(f"survivorship.rules.{attr}", f"one of {list(SURVIVORSHIP_RULES)}", rule)
     survivorship = SurvivorshipConfig(priority, {a: rules.get(a, "most_recent") for a in GOLDEN_ATTRIBUTES})
     trust = _parse_trust(v)
+    analytics = _parse_analytics(v)
     return Config(
         env=env, files=files, paths=paths, spark=spark, sources=sources, tables=tables, generator=generator,
-        model=model, clustering=clustering, survivorship=survivorship, trust=trust, raw=data,
+        model=model, clustering=clustering, survivorship=survivorship, trust=trust, analytics=analytics, raw=data,
     )  # fmt: skip
 
 
@@ -537,6 +557,38 @@ def _parse_trust(v: _Validator) -> TrustConfig:
         calibration_bin_width=_positive(v, t, "calibration_bin_width", "trust.calibration_bin_width"),
         calibration_prior_strength=_positive(v, t, "calibration_prior_strength", "trust.calibration_prior_strength"),
         threshold_rationale=v.string(t, "threshold_rationale", "trust.threshold_rationale"),
+    )
+
+
+def _parse_analytics(v: _Validator) -> AnalyticsConfig:
+    keys = ("seed", "rfm_bins", "segment_k", "price_bands", "basket_item", "min_support", "min_confidence", "max_rules",
+            "repeat_window_days", "test_fraction", "top_n", "mask_pii")
+    a = v.section("analytics", allowed=keys, required=keys)
+    ks = a["segment_k"]
+    if not isinstance(ks, list) or not ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 2 for k in ks):
+        raise v.error("analytics.segment_k", "a non-empty list of integers >= 2", ks)
+    bands = v.section("analytics.price_bands", allowed=("budget", "mid"), required=("budget", "mid"))
+    budget, mid = _positive(v, bands, "budget", "analytics.price_bands.budget"), _positive(v, bands, "mid", "analytics.price_bands.mid")
+    if budget >= mid:
+        raise v.error("analytics.price_bands.mid", f"greater than analytics.price_bands.budget ({budget})", mid)
+    test_fraction = _probability(v, a, "test_fraction", "analytics.test_fraction")
+    if not 0 < test_fraction < 1:
+        raise v.error("analytics.test_fraction", "a fraction strictly between 0 and 1", test_fraction)
+    if not isinstance(a["mask_pii"], bool):
+        raise v.error("analytics.mask_pii", "true or false", a["mask_pii"])
+    return AnalyticsConfig(
+        seed=v.integer(a, "seed", "analytics.seed"),
+        rfm_bins=v.integer(a, "rfm_bins", "analytics.rfm_bins", minimum=2),
+        segment_k=tuple(sorted(set(ks))),
+        price_bands={"budget": budget, "mid": mid},
+        basket_item=v.string(a, "basket_item", "analytics.basket_item", choices=("category_code", "brand")),
+        min_support=_probability(v, a, "min_support", "analytics.min_support"),
+        min_confidence=_probability(v, a, "min_confidence", "analytics.min_confidence"),
+        max_rules=v.integer(a, "max_rules", "analytics.max_rules", minimum=1),
+        repeat_window_days=v.integer(a, "repeat_window_days", "analytics.repeat_window_days", minimum=1),
+        test_fraction=test_fraction,
+        top_n=v.integer(a, "top_n", "analytics.top_n", minimum=1),
+        mask_pii=a["mask_pii"],
     )
 
 
@@ -640,10 +692,10 @@ def load_config(
     """Load base + ``<env>`` overlay + optional user overlay + programmatic overrides."""
     root = Path(conf_dir) if conf_dir else CONF_DIR
     origin: dict[str, str] = {}
-    files = [root / "base.yaml", root / "model.yaml", root / f"{env}.yaml"]
-    if not files[2].is_file():
-        envs = sorted(p.stem for p in root.glob("*.yaml") if p.stem not in ("base", "model"))
-        raise ConfigError(f"{files[2]}: no overlay for environment '{env}'; known environments: {envs}")
+    files = [*(root / f"{name}.yaml" for name in SHARED_FILES), root / f"{env}.yaml"]
+    if not files[-1].is_file():
+        envs = sorted(p.stem for p in root.glob("*.yaml") if p.stem not in SHARED_FILES)
+        raise ConfigError(f"{files[-1]}: no overlay for environment '{env}'; known environments: {envs}")
     if user_config:
         files.append(Path(user_config))
     merged: dict[str, Any] = {}

@@ -1,0 +1,216 @@
+"""The analyse stage: customer analytics tables and the run report, from the gold tables.
+
+Reads ``customers``, ``transactions_resolved`` and ``customer_counts`` (and, when present, the
+trust and evaluation tables), writes the analytics tables to gold and one HTML report per run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from customer_identity import analytics
+from customer_identity.config import Config
+from customer_identity.errors import RowCountMismatch
+from customer_identity.io import delta_exists, read_delta, write_delta
+from customer_identity.report import ReportData, headline_answers, render_report
+from customer_identity.resolution import ResolvePaths
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AnalysisPaths:
+    customer_features: str
+    segment_profiles: str
+    category_mix: str
+    brand_mix: str
+    association_rules: str
+    purchase_drivers: str
+    analysis_runs: str
+    report_dir: str
+
+    @classmethod
+    def from_config(cls, config: Config) -> AnalysisPaths:
+        gold = config.tables.gold
+        return cls(
+            customer_features=f"{gold}/customer_features",
+            segment_profiles=f"{gold}/segment_profiles",
+            category_mix=f"{gold}/category_mix",
+            brand_mix=f"{gold}/brand_mix",
+            association_rules=f"{gold}/association_rules",
+            purchase_drivers=f"{gold}/purchase_drivers",
+            analysis_runs=f"{gold}/analysis_runs",
+            report_dir=f"{config.paths.output_root}/report",
+        )
+
+
+@dataclass
+class AnalysisResult:
+    report_path: str
+    answers: dict[str, str]
+    customers: int
+    buyers: int
+    segment_k: int
+    rules: int
+    driver_auc: float
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _latest(spark: SparkSession, path: str, order: str) -> dict | None:
+    if not delta_exists(spark, path):
+        return None
+    row = spark.read.format("delta").load(path).orderBy(F.desc(order)).first()
+    return row.asDict() if row else None
+
+
+def _largest_customers(customers: DataFrame, features: DataFrame, masked: bool, n: int = 10) -> list[dict]:
+    name = F.concat_ws(" ", "first_name", "surname")
+    shown = (analytics.mask_name(name), analytics.mask_postcode(F.col("postcode"))) if masked else (name, F.col("postcode"))
+    top = (
+        customers.select("customer_id", shown[0].alias("name"), shown[1].alias("postcode"), "sources", "n_records")
+        .join(features.select("customer_id", "orders", "spend"), "customer_id")
+        .orderBy(F.desc("n_records"), F.desc("spend"), "customer_id")
+        .limit(n)
+    )
+    return [r.asDict() for r in top.collect()]
+
+
+def run_analysis(spark: SparkSession, config: Config, masked: bool | None = None) -> AnalysisResult:
+    """Compute every analytics table, write them, and write the report; returns where and the answers."""
+    a = config.analytics
+    masked = a.mask_pii if masked is None else masked
+    rp, ap = ResolvePaths.from_config(config), AnalysisPaths.from_config(config)
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+
+    def timed(stage: str) -> None:
+        nonlocal started
+        timings[stage] = round(time.monotonic() - started, 1)
+        started = time.monotonic()
+        log.info("analyse stage %s took %.1fs", stage, timings[stage])
+
+    customers = read_delta(spark, rp.customers, what="gold.customers")
+    transactions = read_delta(spark, rp.transactions_resolved, what="gold.transactions_resolved")
+    counts = read_delta(spark, rp.customer_counts, what="gold.customer_counts").orderBy(F.desc("computed_at")).first()
+
+    # who: features, RFM and k-means segments
+    features = analytics.customer_features(customers, transactions, a).transform(lambda df: analytics.with_rfm(df, a.rfm_bins)).cache()
+    n_customers = features.count()
+    if n_customers != counts.customers:
+        raise RowCountMismatch(f"customer_features has {n_customers:,} rows but gold.customer_counts says {counts.customers:,} customers: re-run jobs.resolve")
+    timed("features")
+    segments = analytics.fit_segments(features, a.segment_k, a.seed)
+    segmented = segments.transform(features)
+    profiles = analytics.describe_segments([r.asDict() for r in analytics.segment_profiles(segmented, transactions).collect()])
+    names = spark.createDataFrame([(p["segment"], p["name"]) for p in profiles], "segment int, segment_name string")
+    segmented = segmented.join(F.broadcast(names), "segment", "left")
+    write_delta(segmented, ap.customer_features)
+    features.unpersist()
+    features = read_delta(spark, ap.customer_features)
+    write_delta(spark.createDataFrame(profiles), ap.segment_profiles)
+    timed("segments")
+
+    # what: category and brand mix, association rules on orders
+    cat_mix = analytics.category_mix(transactions, segmented, "category")
+    write_delta(cat_mix, ap.category_mix)
+    brand_mix = analytics.category_mix(transactions, None, "brand")
+    write_delta(brand_mix, ap.brand_mix)
+    baskets = analytics.session_baskets(transactions, a.basket_item).cache()
+    rules = analytics.association_rules(baskets, a.min_support, a.min_confidence).orderBy(F.desc("lift"), F.desc("support")).limit(a.max_rules)
+    write_delta(rules, ap.association_rules)
+    rule_rows = [r.asDict() for r in read_delta(spark, ap.association_rules).collect()]
+    multi = baskets.agg(F.avg((F.size("items") >= 2).cast("double")).alias("share")).first().share or 0.0
+    baskets.unpersist()
+    timed("baskets")
+
+    # what drives purchases
+    examples = analytics.repeat_purchase_examples(features, transactions, a.repeat_window_days)
+    drivers = analytics.fit_drivers(examples, a.test_fraction, a.seed)
+    write_delta(spark.createDataFrame([{k: v for k, v in d.items() if k not in ("high_means", "low_means")} for d in drivers.importances],
+                                      "feature string, label string, importance double, rate_high double, rate_low double")
+                .withColumn("test_auc", F.lit(drivers.test_auc)), ap.purchase_drivers)  # fmt: skip
+    timed("drivers")
+
+    # report
+    interval = _latest(spark, f"{config.tables.gold}/count_interval", "assessed_at")
+    notes = []
+    if interval and (interval["assessed_at"] < counts.computed_at or interval["point"] != counts.customers):
+        notes.append("The latest count interval was computed before the latest resolve and is left out; run jobs.assess again.")
+        interval = None
+    if interval:
+        interval.setdefault("method", "model probabilities")
+    evaluation = _latest(spark, f"{config.tables.gold}/evaluation", "evaluated_at")
+    if evaluation and evaluation["predicted_customers"] != counts.customers:
+        notes.append("The latest evaluation does not describe the latest resolve and is left out; run jobs.evaluate again.")
+        evaluation = None
+    sweep_path = f"{config.tables.gold}/threshold_sweep"
+    sweep = [r.asDict() for r in spark.read.format("delta").load(sweep_path).orderBy("threshold").collect()] if delta_exists(spark, sweep_path) else None
+    accepted = None
+    if delta_exists(spark, rp.match_pairs):
+        accepted = read_delta(spark, rp.match_pairs).filter(F.col("match_probability") >= config.model.match_threshold).count()
+    quarantine = (
+        read_delta(spark, config.tables.quarantine).groupBy("source_system", "reason").agg(F.count(F.lit(1)).alias("rows")).orderBy("source_system", "reason")
+        if delta_exists(spark, config.tables.quarantine) else None
+    )  # fmt: skip
+    reasons = [r.asDict() for r in quarantine.collect()] if quarantine is not None else []
+    ingestion = []
+    for name in config.sources:
+        accepted_rows = read_delta(spark, config.bronze_path(name)).count() if delta_exists(spark, config.bronze_path(name)) else 0
+        bad = sum(r["rows"] for r in reasons if r["source_system"] == name)
+        ingestion.append({"source_system": name, "rows_read": accepted_rows + bad, "rows_accepted": accepted_rows, "rows_quarantined": bad})
+    totals = features.agg(F.sum(F.col("is_buyer").cast("int")).alias("buyers"), F.sum("spend").alias("spend"), F.sum("orders").alias("orders")).first()
+    rfm_counts = [r.asDict() for r in features.groupBy("rfm_segment").agg(F.count(F.lit(1)).alias("customers")).collect()]
+    cat_rows = [r.asDict() for r in read_delta(spark, ap.category_mix).filter(F.col("rank") <= a.top_n).orderBy("segment", "rank").collect()]
+    brand_rows = [r.asDict() for r in read_delta(spark, ap.brand_mix).filter(F.col("rank") <= a.top_n).orderBy("rank").collect()]
+    data = ReportData(
+        generated_at=dt.datetime.now(dt.timezone.utc),
+        env=config.env,
+        customers=counts.customers,
+        naive_count=counts.naive_count,
+        records_by_source=dict(counts.records_by_source),
+        by_source_combination=dict(counts.by_source_combination),
+        interval=interval,
+        buyers=int(totals.buyers or 0),
+        spend=float(totals.spend or 0.0),
+        orders=int(totals.orders or 0),
+        segments=profiles,
+        segment_k=segments.k,
+        silhouettes=segments.silhouettes,
+        segment_criterion=segments.criterion,
+        rfm_counts=rfm_counts,
+        category_mix=cat_rows,
+        brand_mix=brand_rows,
+        rules=rule_rows,
+        orders_with_two_categories=float(multi),
+        drivers={**drivers.__dict__, "reading": drivers.reading(), "window_days": a.repeat_window_days},
+        ingestion=ingestion,
+        quarantine_reasons=reasons,
+        match_threshold=config.model.match_threshold,
+        accepted_pairs=accepted,
+        evaluation=evaluation,
+        sweep=sweep,
+        largest_customers=_largest_customers(customers, features, masked),
+        masked=masked,
+        extra_notes=notes,
+    )
+    Path(ap.report_dir).mkdir(parents=True, exist_ok=True)
+    report_path = f"{ap.report_dir}/ebuy_report_{data.generated_at:%Y%m%dT%H%M%SZ}.html"
+    Path(report_path).write_text(render_report(data), encoding="utf-8")
+    answers = headline_answers(data)
+    run_row = {
+        "analysed_at": data.generated_at.replace(tzinfo=None), "customers": counts.customers, "buyers": data.buyers, "segment_k": segments.k,
+        "rules": len(rule_rows), "driver_auc": drivers.test_auc, "report_path": report_path, **{f"answer_{i}": v for i, v in enumerate(answers.values())},
+    }  # fmt: skip
+    write_delta(spark.createDataFrame([run_row]), ap.analysis_runs, mode="append")
+    timed("report")
+    return AnalysisResult(
+        report_path=report_path, answers=answers, customers=counts.customers, buyers=data.buyers, segment_k=segments.k,
+        rules=len(rule_rows), driver_auc=drivers.test_auc, stage_seconds=timings,
+    )  # fmt: skip
