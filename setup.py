@@ -22,6 +22,6 @@ setup(
         "pandas>=2.0",
     ],
     extras_require={
-        "dev": ["pytest>=8", "chispa==0.12.0", "networkx>=3.2", "ruff>=0.6"],
+        "dev": ["pytest>=8", "chispa==0.12.0", "networkx>=3.2", "ruff>=0.6", "jupytext>=1.16", "nbclient>=0.10", "ipykernel>=6.29"],
     },
 )

@@ -1,0 +1,93 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 3. Evaluation and deployment
+#
+# CRISP-DM part 3 of 3: how good the resolved customers are against the business
+# objectives, the answers themselves, and how the job runs in production.
+# Configure the run with `EBUY_ENV` / `EBUY_CONFIG` as in part 1.
+
+# %%
+import os
+
+from pyspark.sql import functions as F
+
+from customer_identity.analysis import AnalysisPaths
+from customer_identity.config import load_config
+from customer_identity.io import delta_exists, read_delta
+from customer_identity.resolution import ResolvePaths
+from customer_identity.spark import build_session
+
+config = load_config(os.environ.get("EBUY_ENV", "local"), os.environ.get("EBUY_CONFIG") or None)
+spark = build_session(config)
+paths, apaths = ResolvePaths.from_config(config), AnalysisPaths.from_config(config)
+gold = config.tables.gold
+
+# %% [markdown]
+# ## Evaluation
+# ### The count
+# Resolved customers against the naive count (every record a customer).
+
+# %%
+counts = read_delta(spark, paths.customer_counts).orderBy(F.desc("computed_at")).first()
+print(f"resolved customers {counts.customers:,}; naive count {counts.naive_count:,} ({(counts.naive_count - counts.customers) / counts.customers:+.1%})")
+print("customers by source combination:", dict(sorted(counts.by_source_combination.items(), key=lambda kv: -kv[1])))
+if delta_exists(spark, f"{gold}/count_interval"):
+    read_delta(spark, f"{gold}/count_interval").orderBy(F.desc("assessed_at")).select("point", "lower", "upper", "level", "draws").show(1)
+
+# %% [markdown]
+# ### Accuracy against ground truth
+# On generated data the truth is known: pairwise precision/recall/F1, the count error, and how
+# many look-alike pairs (family, twins, common names) were wrongly merged.
+
+# %%
+if delta_exists(spark, f"{gold}/evaluation"):
+    ev = read_delta(spark, f"{gold}/evaluation").orderBy(F.desc("evaluated_at")).first()
+    print(f"count error {ev.count_error_pct:+.2f}% (objective: within 0.5%)")
+    print(f"pairwise precision {ev.pairwise_precision:.4f} recall {ev.pairwise_recall:.4f} F1 {ev.pairwise_f1:.4f} (objective: F1 >= 0.99)")
+    print(f"look-alike pairs merged {ev.hard_negatives_merged_pct:.2f}%")
+else:
+    print("no ground truth for these sources: accuracy comes from reviewers' labels (jobs.review)")
+
+# %% [markdown]
+# ### Threshold and weakest spots
+# The threshold sweep and, with ground truth, which corruptions the model misses most.
+
+# %%
+if delta_exists(spark, f"{gold}/threshold_sweep"):
+    read_delta(spark, f"{gold}/threshold_sweep").orderBy("threshold").select("threshold", "customers", "precision", "recall", "f1").show()
+if delta_exists(spark, f"{gold}/error_analysis"):
+    read_delta(spark, f"{gold}/error_analysis").orderBy(F.desc("error_rate")).show(10, truncate=False)
+
+# %% [markdown]
+# ### The business answers
+# As written by the latest `jobs.analyse` run, with the report that carries the charts.
+
+# %%
+latest = read_delta(spark, apaths.analysis_runs).orderBy(F.desc("analysed_at")).first()
+for key in sorted(k for k in latest.asDict() if k.startswith("answer_")):
+    print("-", latest[key])
+print("report:", latest.report_path)
+
+# %% [markdown]
+# ## Deployment
+# A daily batch: `jobs.ingest` -> `jobs.resolve` -> `jobs.assess` -> `jobs.analyse`, run by
+# `spark-submit` or a scheduled Databricks/EMR job with `conf/databricks.yaml` or `conf/emr.yaml`.
+# Every stage writes Delta atomically, so a failed run leaves yesterday's tables readable.
+# Monitoring: the ingestion log and quarantine (rows per source), `customer_counts`
+# (customers per run), `evaluation`/`threshold_sweep` (match quality) and `analysis_runs`.
+
+# %%
+if delta_exists(spark, f"{config.paths.output_root}/meta/ingestion_log"):
+    read_delta(spark, f"{config.paths.output_root}/meta/ingestion_log").orderBy(F.desc("ingested_at")).show(6, truncate=False)
