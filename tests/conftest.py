@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from customer_identity.config import load_config
 from customer_identity.spark import build_session
+from jobs import analyse, evaluate, generate_sources, ingest, resolve
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +39,31 @@ def make_config(tmp_path):
         return load_config("local", overrides=base)
 
     return _make
+
+
+@pytest.fixture(scope="session")
+def tiny_run(spark, tmp_path_factory):
+    """The jobs run once on the tiny profile: generate -> ingest -> resolve -> evaluate. Returns (root, overlay, args)."""
+    root = tmp_path_factory.mktemp("tiny")
+    overlay = root / "overlay.yaml"
+    overlay.write_text(f"paths:\n  data_root: {root}/sources\n  output_root: {root}/output\ngenerator:\n  profile: tiny\n")
+    args = ["--env", "local", "--config", str(overlay)]
+    for job in (generate_sources, ingest, resolve, evaluate):
+        assert job.main(args) == 0, job.__name__
+    return root, overlay, args
+
+
+@pytest.fixture(scope="session")
+def tiny_analysed(tiny_run):
+    """``tiny_run`` plus one run of ``jobs.analyse`` (tables and report)."""
+    args = tiny_run[2]
+    assert analyse.main(args) == 0
+    return tiny_run
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir():
+    """Where tests leave files for people to look at (screenshots, executed notebooks)."""
+    path = Path(os.environ.get("TEST_ARTIFACTS_DIR", Path(__file__).resolve().parents[1] / "build" / "test-artifacts"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path

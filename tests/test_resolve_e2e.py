@@ -10,23 +10,15 @@ from pyspark.sql import functions as F
 from customer_identity.config import load_config
 from customer_identity.identities import IDENTITY_COLUMNS
 from customer_identity.matching import predict_pairs
-from jobs import assess, evaluate, explain, generate_sources, ingest, resolve, review
+from jobs import assess, explain, resolve, review
 
 pytestmark = pytest.mark.slow
 COUNT_TOLERANCE_PCT = 10.0  # the default model over-counts tiny by about 6-8%; the naive count is off by +70%
 
 
 @pytest.fixture(scope="module")
-def run(spark, tmp_path_factory):
-    root = tmp_path_factory.mktemp("resolve")
-    overlay = root / "overlay.yaml"
-    overlay.write_text(f"paths:\n  data_root: {root}/sources\n  output_root: {root}/output\ngenerator:\n  profile: tiny\n")
-    args = ["--env", "local", "--config", str(overlay)]
-    assert generate_sources.main(args) == 0
-    assert ingest.main(args) == 0
-    assert resolve.main(args) == 0
-    assert evaluate.main(args) == 0
-    return root, overlay, args
+def run(tiny_run):
+    return tiny_run
 
 
 def _delta(spark, path):

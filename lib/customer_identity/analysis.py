@@ -70,7 +70,7 @@ def _latest(spark: SparkSession, path: str, order: str) -> dict | None:
     return row.asDict() if row else None
 
 
-def _largest_customers(customers: DataFrame, features: DataFrame, masked: bool, n: int = 10) -> list[dict]:
+def largest_customers(customers: DataFrame, features: DataFrame, masked: bool, n: int = 10) -> list[dict]:
     name = F.concat_ws(" ", "first_name", "surname")
     shown = (analytics.mask_name(name), analytics.mask_postcode(F.col("postcode"))) if masked else (name, F.col("postcode"))
     top = (
@@ -196,7 +196,7 @@ def run_analysis(spark: SparkSession, config: Config, masked: bool | None = None
         accepted_pairs=accepted,
         evaluation=evaluation,
         sweep=sweep,
-        largest_customers=_largest_customers(customers, features, masked),
+        largest_customers=largest_customers(customers, features, masked),
         masked=masked,
         extra_notes=notes,
     )

@@ -1,0 +1,94 @@
+"""The analyse job on the tiny run: its tables add up, the report is masked and renders in a real browser."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+from pyspark.sql import functions as F
+
+from customer_identity.analysis import largest_customers
+
+pytestmark = pytest.mark.slow
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+
+
+def _delta(spark, path):
+    return spark.read.format("delta").load(str(path))
+
+
+def _report(root):
+    reports = sorted((root / "output/report").glob("ebuy_report_*.html"))
+    assert reports, "jobs.analyse wrote no report"
+    return reports[-1]
+
+
+def test_analytics_tables_add_up(spark, tiny_analysed):
+    root = tiny_analysed[0]
+    gold = root / "output/gold"
+    customers = _delta(spark, gold / "customers")
+    features = _delta(spark, gold / "customer_features")
+    assert features.count() == customers.count() == features.select("customer_id").distinct().count()
+    tx = _delta(spark, gold / "transactions_resolved").filter(F.col("customer_id").isNotNull())
+    spend = tx.agg(F.sum("price")).first()[0]
+    assert features.agg(F.sum("spend")).first()[0] == pytest.approx(spend, rel=1e-6)
+    assert features.agg(F.sum("orders")).first()[0] == tx.select("customer_id", "session_id").distinct().count()
+    buyers = features.filter("is_buyer")
+    assert buyers.filter(F.col("segment").isNull() | F.col("r_score").isNull()).count() == 0
+    assert features.filter("not is_buyer").filter(F.col("segment").isNotNull()).count() == 0
+
+    profiles = _delta(spark, gold / "segment_profiles").collect()
+    assert sum(p.customers for p in profiles) == buyers.count()
+    assert sum(p.spend_share for p in profiles) == pytest.approx(1.0)
+    assert all(p.name and p.description for p in profiles)
+    mix = _delta(spark, gold / "category_mix").filter("segment = 'all'")
+    assert mix.agg(F.sum("spend_share")).first()[0] == pytest.approx(1.0)
+    drivers = _delta(spark, gold / "purchase_drivers").collect()
+    assert sum(d.importance for d in drivers) == pytest.approx(1.0) and 0.0 <= drivers[0].test_auc <= 1.0
+    runs = _delta(spark, gold / "analysis_runs").collect()
+    assert runs and runs[-1].customers == customers.count() and _report(root).name in runs[-1].report_path
+
+
+def test_report_masks_personal_data(spark, tiny_analysed):
+    root = tiny_analysed[0]
+    page = _report(root).read_text(encoding="utf-8").lower()
+    records = _delta(spark, root / "output/silver/identity_records").filter(F.col("first_name_std").isNotNull() & F.col("surname_std").isNotNull())
+    names = {f"{r.first_name_std} {r.surname_std}" for r in records.select("first_name_std", "surname_std").collect()}
+    postcodes = {r.postcode_std.lower() for r in records.select("postcode_std").dropna().collect() if len(r.postcode_std) >= 6}
+    assert names and postcodes
+    assert not [n for n in names if n in page] and not [p for p in postcodes if p in page]
+    assert "personal data is masked" in page
+    # the same table unmasked does show them: the check above can fail
+    customers = _delta(spark, root / "output/gold/customers")
+    features = _delta(spark, root / "output/gold/customer_features")
+    shown = largest_customers(customers, features, masked=False)
+    assert any(r["name"] and r["name"].lower() in names for r in shown)
+    masked = largest_customers(customers, features, masked=True)
+    assert all(r["name"] is None or re.fullmatch(r"(\S\*\*\* ?)+", r["name"]) for r in masked)
+
+
+def _browser() -> str:
+    found = next((shutil.which(b) for b in BROWSERS if shutil.which(b)), None)
+    assert found, "no headless Chromium on PATH: install Debian's chromium package (.ci/run does)"
+    return found
+
+
+def test_report_renders_in_headless_chromium(tiny_analysed, artifacts_dir):
+    report = _report(tiny_analysed[0])
+    browser = _browser()
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=20000"]
+    dom = subprocess.run([browser, *flags, "--enable-logging=stderr", "--v=0", "--dump-dom", report.as_uri()],
+                         capture_output=True, text=True, timeout=180, check=True)  # fmt: skip
+    charts = re.findall(r'<div[^>]*\bid="chart-\d+"[^>]*\bdata-render="(\w+)"', dom.stdout)
+    page = report.read_text(encoding="utf-8")
+    assert len(charts) == page.count('class="chart"') >= 9
+    assert set(charts) == {"ok"}, charts
+    console = [line for line in dom.stderr.splitlines() if ":CONSOLE" in line]
+    assert not console, console
+    assert "data-errors" not in dom.stdout
+    shot = artifacts_dir / "report.png"
+    subprocess.run([browser, *flags, "--window-size=1100,7000", f"--screenshot={shot}", report.as_uri()], capture_output=True, timeout=180, check=True)
+    assert shot.stat().st_size > 50_000
+    print(f"report screenshot: {shot}")
