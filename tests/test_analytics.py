@@ -234,6 +234,7 @@ def test_headline_answers_are_computed_from_the_figures():
     assert "900 of them bought in the period (90%)" in answers["Who are our customers?"]
     assert "high-value repeat buyers, recent, is 33% of buyers and brings 70% of spend" in answers["Who are our customers?"]
     assert "electronics 61%, kids 39%" in answers["What do they buy?"] and "lift 1.04" in answers["What do they buy?"]
+    assert "no more often than chance" in answers["What do they buy?"]
     assert "40% ordered again" in answers["What drives their purchasing?"] and "AUC 0.66" in answers["What drives their purchasing?"]
     changed = headline_answers(_report_data(customers=1200, interval=None))
     assert changed["How many customers do we have?"].startswith("1,200 distinct customers;")

@@ -25,6 +25,9 @@ CAVEATS = (
 )
 
 
+NOTABLE_LIFT = 1.2  # a rule below this lift is read as "no association"
+
+
 @dataclass
 class ReportData:
     generated_at: dt.datetime
@@ -63,7 +66,7 @@ def headline_answers(d: ReportData) -> dict[str, str]:
     naive_off = (d.naive_count - d.customers) / d.customers if d.customers else 0.0
     how_many = f"{d.customers:,} distinct customers"
     if d.interval:
-        how_many += f" ({d.interval['level']:.0%} interval {d.interval['lower']:,} to {d.interval['upper']:,}, from {d.interval['method']})"
+        how_many += f" ({d.interval['level']:.0%} interval {d.interval['lower']:,} to {d.interval['upper']:,}; method: {d.interval['method']})"
     how_many += f"; adding up the sources' records would have said {d.naive_count:,}, {naive_off:+.0%} off."
     top = max(d.segments, key=lambda s: s["spend_share"]) if d.segments else None
     who = f"{d.buyers:,} of them bought in the period ({d.buyers / d.customers:.0%})." if d.customers else "No customers."
@@ -76,7 +79,9 @@ def headline_answers(d: ReportData) -> dict[str, str]:
         best = max(d.rules, key=lambda r: r["lift"])
         what += (f" {d.orders_with_two_categories:.0%} of orders span two or more categories; the strongest rule, "
                  f"{' + '.join(best['antecedent'])} -> {' + '.join(best['consequent'])}, has lift {best['lift']:.2f} "
-                 f"(in {best['support']:.2%} of orders).")  # fmt: skip
+                 f"(in {best['support']:.2%} of orders)")  # fmt: skip
+        what += (": categories are bought together no more often than chance would give." if best["lift"] < NOTABLE_LIFT
+                 else ", so those categories go together more often than chance would give.")  # fmt: skip
     drv = d.drivers
     drives = f"Of buyers whose first order left a {drv['window_days']}-day window, {drv['positive_rate']:.0%} ordered again within it. "
     if drv["importances"]:
