@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from customer_identity.config import ConfigError, load_config
+from customer_identity.config import ConfigError, SecretInConfig, load_config
 
 
 def test_local_overlay_sets_local_mode_and_templates_paths():
@@ -88,3 +88,41 @@ def test_env_variables_in_templates(tmp_path, monkeypatch):
     monkeypatch.delenv("EBUY_OUT")
     with pytest.raises(ConfigError, match="EBUY_OUT"):
         load_config("local", user)
+
+
+@pytest.mark.parametrize(
+    "yaml_text, names",
+    [
+        ("sources:\n  crm:\n    options: {user: etl, password: hunter2}\n", "sources.crm.options.password"),
+        ("spark:\n  conf:\n    spark.hadoop.fs.s3a.secret.key: abcdEFGH1234\n", "spark.conf.spark.hadoop.fs.s3a.secret.key"),
+        ("spark:\n  conf:\n    spark.hadoop.fs.s3a.access.key: AKIAABCDEFGHIJKLMNOP\n", "line 3"),
+        ("paths:\n  data_root: s3://etl:hunter2@bucket/raw\n", "line 2"),
+        ("# old token: dapi0123456789abcdef0123456789abcdef\npaths: {data_root: /x}\n", "line 1"),
+        ("sources:\n  crm:\n    options: {url: 'jdbc:postgresql://db/crm?user=etl&password=hunter2'}\n", "line 3"),
+    ],
+)
+def test_a_config_holding_a_secret_is_refused_without_echoing_it(tmp_path, yaml_text, names):
+    user = tmp_path / "leaky.yaml"
+    user.write_text(yaml_text)
+    with pytest.raises(SecretInConfig) as err:
+        load_config("local", user)
+    message = str(err.value)
+    assert "leaky.yaml" in message and names in message and "${env:NAME}" in message
+    for value in ("hunter2", "abcdEFGH1234", "AKIAABCDEFGHIJKLMNOP", "dapi0123456789abcdef"):
+        assert value not in message
+
+
+def test_references_to_secrets_are_allowed(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRM_DB_PASSWORD", "from-the-environment")
+    user = tmp_path / "refs.yaml"
+    user.write_text(
+        "sources:\n  crm:\n    options:\n      password: ${env:CRM_DB_PASSWORD}\n"
+        "spark:\n  conf:\n    spark.hadoop.fs.s3a.aws.credentials.provider: ${env:CRM_DB_PASSWORD}\n"
+    )
+    config = load_config("local", user)
+    assert config.source("crm").options["password"] == "from-the-environment"
+
+
+@pytest.mark.parametrize("env", ["local", "databricks", "emr"])
+def test_shipped_configuration_holds_no_secret(env):
+    load_config(env)

@@ -234,15 +234,62 @@ class Config:
 # --------------------------------------------------------------------------- loading
 
 
+class SecretInConfig(ConfigError):
+    """A configuration file holds what looks like a credential: the job refuses to start."""
+
+
+# Credentials are recognised by the key that holds them or by their own shape. A value that
+# only refers to an environment variable (${env:NAME}) is fine: on a cluster the platform's
+# secret store sets that variable (e.g. a Databricks cluster's spark_env_vars from {{secrets/...}}).
+_SECRET_KEY = re.compile(r"(passw(or)?d|secret|token|api[._-]?key|access[._-]?key|private[._-]?key|credential)", re.IGNORECASE)
+_SECRET_REFERENCE = re.compile(r"^\s*\$\{env:[A-Za-z_][A-Za-z0-9_]*\}\s*$")
+_SECRET_SHAPES = {
+    "an AWS access key id": re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),
+    "a private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    "a Databricks token": re.compile(r"\bdapi[0-9a-f]{32}\b"),
+    "a GitHub token": re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"),
+    "a Slack token": re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
+    "a password inside a URL": re.compile(r"://[^/\s:@]+:[^/\s@$]+@"),
+    "a password parameter": re.compile(r"[?;&]password=[^&;\s$]+", re.IGNORECASE),
+}
+_NOT_SECRET_KEYS = ()  # config keys that merely contain a trigger word, should one ever be added
+
+
+def _check_no_secrets(path: Path, text: str, data: Mapping[str, Any]) -> None:
+    """Raise :class:`SecretInConfig` naming the file and key (never the value) if one looks like a credential."""
+    for lineno, line in enumerate(text.splitlines(), 1):
+        for kind, shape in _SECRET_SHAPES.items():
+            if shape.search(line):
+                raise SecretInConfig(f"{path}: line {lineno} looks like {kind}. Secrets never go in configuration files: "
+                                     "use ${env:NAME} or the platform's secret store")  # fmt: skip
+
+    def walk(node: Any, dotted: str, key: str) -> None:
+        if isinstance(node, Mapping):
+            for k, value in node.items():
+                walk(value, f"{dotted}.{k}" if dotted else str(k), str(k))
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{dotted}[{i}]", key)
+        elif isinstance(node, (str, int)) and not isinstance(node, bool):
+            value = str(node)
+            if key not in _NOT_SECRET_KEYS and _SECRET_KEY.search(key) and value.strip() and not _SECRET_REFERENCE.match(value):
+                raise SecretInConfig(f"{path}: key '{dotted}' holds a literal credential. Secrets never go in configuration "
+                                     "files: use ${env:NAME} or the platform's secret store")  # fmt: skip
+
+    walk(data, "", "")
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: configuration file not found")
+    text = path.read_text()
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    _check_no_secrets(path, text, data)
     return data
 
 
