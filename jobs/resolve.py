@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
         build_settings(config.model)  # a bad model description fails here, before Spark starts
         if args.model and not Path(args.model).is_file():
             raise ConfigError(f"--model {args.model}: no such model file")
+        if args.model and args.m_from_labels:
+            raise ConfigError("--m-from-labels retrains the model, so it cannot be combined with --model: drop one of them")
         spark = build_session(config)
         result = run_resolve(spark, config, args.model, m_from_labels=args.m_from_labels)
         print(f"customers: {result.customers:,}")
@@ -37,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         print("customers by source combination:")
         for combo, n in sorted(result.by_source_combination.items(), key=lambda kv: -kv[1]):
             print(f"  {combo:<24}{n:>10,}")
+        changes = ", ".join(f"{k} {v:,}" for k, v in sorted(result.id_changes.items())) or "none"
+        print(f"customer id changes (gold.customer_id_history): {changes}")
         print(f"comparisons (blocking upper bound): {result.comparisons_upper_bound:,}; pairs kept: {result.pairs_scored_kept:,}; accepted: {result.pairs_accepted:,}")
         print("stage seconds: " + ", ".join(f"{k} {v}" for k, v in result.stage_seconds.items()))
         print(f"model: {result.model_path}")

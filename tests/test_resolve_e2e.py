@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pytest
 from pyspark.sql import functions as F
@@ -65,13 +66,45 @@ def test_golden_customers_carry_provenance_and_no_raw_pii_in_ids(spark, run):
     assert customers.filter(F.size("sources") == 0).count() == 0
 
 
-def test_saved_model_is_reused_and_gives_the_same_partition(spark, run):
+def personal_values(spark, root) -> set[str]:
+    """Distinctive personal values of the run's records: full names, long surnames, e-mails, phones, postcodes, dates of birth."""
+    records = _delta(spark, root / "output/silver/identity_records").collect()
+    values = set()
+    for r in records:
+        if r.first_name_std and r.surname_std:
+            values.add(f"{r.first_name_std} {r.surname_std}")
+        if r.surname_std and len(r.surname_std) >= 7:
+            values.add(r.surname_std)
+        values.update(v for v in (r.email_std, r.phone_e164, r.postcode_std) if v)
+        if r.date_of_birth:
+            values.add(r.date_of_birth.isoformat())
+    return {v.lower() for v in values}
+
+
+def assert_no_personal_data_logged(spark, root, records: list[logging.LogRecord]) -> None:
+    messages = [r.getMessage().lower() for r in records if r.levelno >= logging.INFO]
+    assert messages, "nothing was logged: the check would be empty"
+    values = personal_values(spark, root)
+    leaked = sorted({v for v in values for m in messages if v in m})
+    assert not leaked, f"{len(leaked)} personal values appear in log messages"
+
+
+def test_saved_model_is_reused_and_gives_the_same_partition(spark, run, caplog):
     root, _, args = run
     crosswalk = _delta(spark, root / "output/gold/customer_crosswalk").select("record_key", "customer_id").collect()
     model = root / "output/model/splink_model.json"
+    caplog.set_level(logging.INFO)
     assert resolve.main([*args, "--model", str(model)]) == 0
     again = _delta(spark, root / "output/gold/customer_crosswalk").select("record_key", "customer_id").collect()
     assert sorted(crosswalk) == sorted(again)
+    assert_no_personal_data_logged(spark, root, caplog.records)
+
+
+def test_the_personal_data_check_sees_a_leak(spark, run):
+    root = run[0]
+    leaked = logging.LogRecord("customer_identity.x", logging.INFO, __file__, 1, "matched %s", (sorted(personal_values(spark, root))[0],), None)
+    with pytest.raises(AssertionError, match="personal values appear"):
+        assert_no_personal_data_logged(spark, root, [leaked])
 
 
 def test_two_records_compared_end_to_end(spark, run):
@@ -119,8 +152,9 @@ def test_too_many_comparisons_refuses_to_run(run, tmp_path, capsys):
     assert "max_comparisons=10" in err and "largest contributor is rule" in err
 
 
-def test_trust_jobs_end_to_end(spark, run, capsys):
+def test_trust_jobs_end_to_end(spark, run, capsys, caplog):
     root, _, _ = run
+    caplog.set_level(logging.INFO)
     overlay = root / "trust.yaml"
     overlay.write_text(
         f"paths:\n  data_root: {root}/sources\n  output_root: {root}/output\ngenerator:\n  profile: tiny\n"
@@ -170,3 +204,4 @@ def test_trust_jobs_end_to_end(spark, run, capsys):
     records = _delta(spark, root / "output/silver/identity_records").filter(F.col("record_key").isin(keys)).collect()
     names = {r.surname_std for r in records if r.surname_std and len(r.surname_std) > 3}
     assert names and not any(n in out.lower() for n in names)  # personal data stays in the files, not on the console
+    assert_no_personal_data_logged(spark, root, caplog.records)

@@ -7,6 +7,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from customer_identity.config import SurvivorshipConfig
+from customer_identity.ids import hashed_id
 
 # golden attribute -> (identity-record column, presentation)
 ATTRIBUTE_SOURCES: dict[str, tuple[str, str]] = {
@@ -21,18 +22,16 @@ ATTRIBUTE_SOURCES: dict[str, tuple[str, str]] = {
 }
 
 
-def customer_id_from_cluster(cluster_key: Column) -> Column:
-    """An opaque customer id: a hash of the cluster's smallest record key (no personal data)."""
-    return F.concat(F.lit("C"), F.upper(F.substring(F.sha2(cluster_key, 256), 1, 15)))
-
-
 def with_customer_id(clusters: DataFrame) -> DataFrame:
-    return clusters.withColumn("customer_id", customer_id_from_cluster(F.col("cluster_key")))
+    """Ids from the cluster key alone, with no history: for what-if partitions such as the threshold sweep.
+    The resolve stage assigns the ids it publishes with :func:`customer_identity.ids.assign_customer_ids`."""
+    return clusters.withColumn("customer_id", hashed_id(F.col("cluster_key")))
 
 
 def crosswalk(records: DataFrame, clusters: DataFrame) -> DataFrame:
-    """(source_system, source_record_id, record_key) -> customer_id for every identity record."""
-    return records.select("record_key", "source_system", "source_record_id").join(clusters.select("record_key", "customer_id"), "record_key")
+    """(source_system, source_record_id, record_key) -> customer_id (and customer_since when known) for every identity record."""
+    keep = ["record_key", "customer_id"] + (["customer_since"] if "customer_since" in clusters.columns else [])
+    return records.select("record_key", "source_system", "source_record_id").join(clusters.select(*keep), "record_key")
 
 
 def _priority(column: Column, priority: tuple[str, ...]) -> Column:

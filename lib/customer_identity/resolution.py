@@ -6,8 +6,10 @@ pure transforms of ``identities``, ``matching``, ``clustering`` and ``golden``.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from functools import reduce
 
@@ -15,7 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-from customer_identity import clustering, golden, identities, matching, review
+from customer_identity import clustering, golden, identities, ids, matching, review
 from customer_identity.bronze import BATCH, INGESTED_AT
 from customer_identity.config import Config
 from customer_identity.errors import RowCountMismatch
@@ -38,6 +40,7 @@ class ResolvePaths:
     transactions_resolved: str
     customer_counts: str
     review_labels: str
+    customer_id_history: str
 
     @classmethod
     def from_config(cls, config: Config) -> ResolvePaths:
@@ -53,6 +56,7 @@ class ResolvePaths:
             transactions_resolved=f"{gold}/transactions_resolved",
             customer_counts=f"{gold}/customer_counts",
             review_labels=f"{silver}/review_labels",
+            customer_id_history=f"{gold}/customer_id_history",
         )
 
 
@@ -68,6 +72,7 @@ class ResolveResult:
     transactions: int
     by_source_combination: dict[str, int]
     model_path: str
+    id_changes: dict[str, int] = field(default_factory=dict)  # customer_id_history events of this run
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -116,6 +121,8 @@ def run_resolve(spark: SparkSession, config: Config, model_path: str | None = No
     if m_from_labels and labels is None:
         raise ReviewFileError(f"m from labels was asked for but there are no review labels at {paths.review_labels}: run jobs.review first")
     timings: dict[str, float] = {}
+    run_time = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    run_id = f"resolve-{run_time:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
 
     def timed(stage: str, started: float) -> None:
         timings[stage] = round(time.monotonic() - started, 1)
@@ -158,9 +165,12 @@ def run_resolve(spark: SparkSession, config: Config, model_path: str | None = No
 
     t = time.monotonic()
     clusters = clustering.cluster_records(spark, records, pairs, config.model.match_threshold, config.clustering)
-    clusters = golden.with_customer_id(clusters)
-    write_delta(clusters, paths.clusters)
+    clusters, history = ids.assign_customer_ids(clusters, _previous_crosswalk(spark, paths), run_id, F.lit(run_time))
+    write_delta(clusters, paths.clusters)  # the previous crosswalk is read here, before it is replaced below
     clusters = read_delta(spark, paths.clusters)
+    write_delta(history, paths.customer_id_history, mode="append")
+    id_changes = {r.event: r["count"] for r in read_delta(spark, paths.customer_id_history).filter(F.col("run_id") == run_id).groupBy("event").count().collect()}
+    log.info("customer ids: %s", ", ".join(f"{k} {v}" for k, v in sorted(id_changes.items())) or "no changes")
     n_accepted = pairs.filter(F.col("match_probability") >= config.model.match_threshold).count()
     timed("cluster", t)
 
@@ -190,8 +200,18 @@ def run_resolve(spark: SparkSession, config: Config, model_path: str | None = No
         transactions=n_transactions,
         by_source_combination=dict(counts_row["by_source_combination"]),
         model_path=model_path,
+        id_changes=id_changes,
         stage_seconds=timings,
     )
+
+
+def _previous_crosswalk(spark: SparkSession, paths: ResolvePaths) -> DataFrame | None:
+    """record_key, customer_id, customer_since of the last good run (None on the first run)."""
+    if not delta_exists(spark, paths.crosswalk):
+        return None
+    previous = read_delta(spark, paths.crosswalk)
+    since = F.col("customer_since") if "customer_since" in previous.columns else F.lit(None).cast("timestamp")
+    return previous.select("record_key", "customer_id", since.alias("customer_since"))
 
 
 def _check_conservation(spark: SparkSession, paths: ResolvePaths, n_records: int, n_transactions: int) -> None:
