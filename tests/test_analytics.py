@@ -236,6 +236,9 @@ def test_headline_answers_are_computed_from_the_figures():
     assert "electronics 61%, kids 39%" in answers["What do they buy?"] and "lift 1.04" in answers["What do they buy?"]
     assert "no more often than chance" in answers["What do they buy?"]
     assert "40% ordered again" in answers["What drives their purchasing?"] and "AUC 0.66" in answers["What drives their purchasing?"]
+    assert "outside that interval" not in answers["How many customers do we have?"]
+    outside = headline_answers(_report_data(interval={"lower": 700, "upper": 800, "level": 0.95, "method": "model probabilities"}))
+    assert "the resolved count lies outside that interval" in outside["How many customers do we have?"]
     changed = headline_answers(_report_data(customers=1200, interval=None))
     assert changed["How many customers do we have?"].startswith("1,200 distinct customers;")
 

@@ -8,7 +8,9 @@ records did not change. Ids are carried over from the previous crosswalk by thes
 - a cluster that keeps several old ids (a merge) keeps the oldest one (earliest
   ``customer_since``, then the smallest id); the others are retired and map to it;
 - a cluster that keeps no old id gets a new id: a hash of its smallest record key, salted
-  with the run id only if that hash was ever used before. Ids are opaque: no personal data.
+  with the run id if the previous crosswalk already uses that hash. A retired id can thus
+  come back when the very records it was named after split off again; the history shows
+  both events in order. Ids are opaque: no personal data.
 
 Every change is a row of ``customer_id_history``: ``merged`` (old id retired into new id),
 ``split`` (records of old id now belong to new id) and ``created`` (a new customer).
