@@ -7,7 +7,7 @@ PROFILE ?= small
 STAMP := $(VENV)/.installed
 JARS_STAMP := .ivy2/.resolved
 
-.PHONY: venv jars test test-fast demo lint generate ingest clean
+.PHONY: venv jars test test-fast demo lint generate ingest package clean
 
 venv: $(STAMP)
 
@@ -42,5 +42,11 @@ ingest: venv jars
 demo: venv jars
 	$(PY) -m jobs.pipeline --env $(ENV) --profile $(PROFILE)
 
+# Cluster artefacts: the wheel (jobs, package, conf, console commands) and a zip for spark-submit --py-files.
+package: venv
+	rm -rf dist && $(PY) -m pip wheel -q --no-deps -w dist .
+	cd lib && ../$(PY) -m zipfile -c ../dist/ebuy_customer_identity.zip customer_identity ../jobs
+	@ls -l dist
+
 clean:
-	rm -rf data/ spark-warehouse/ metastore_db/ derby.log .pytest_cache
+	rm -rf data/ dist/ spark-warehouse/ metastore_db/ derby.log .pytest_cache

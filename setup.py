@@ -1,15 +1,23 @@
 """Packaging for the Ebuy customer-identity batch job."""
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
+
+# one console command per job: ebuy-ingest -> jobs.ingest:main (Databricks wheel tasks use these)
+JOBS = ["generate_sources", "ingest", "resolve", "evaluate", "assess", "explain", "review", "analyse", "pipeline"]
 
 setup(
     name="ebuy-customer-identity",
     version="0.1.0",
     description="Resolve Ebuy Emporium's platform, CRM and guest-checkout records into one golden customer table on Spark.",
     python_requires=">=3.10",
-    package_dir={"": "lib"},
-    packages=find_packages("lib"),
+    package_dir={"": "lib", "jobs": "jobs"},
+    packages=[*find_packages("lib"), "jobs"],
     package_data={"customer_identity": ["data/*.csv"]},
+    # the configuration travels with the wheel; customer_identity.config finds it there
+    data_files=[("share/ebuy-customer-identity/conf", sorted(str(p) for p in Path("conf").glob("*.yaml")))],
+    entry_points={"console_scripts": [f"ebuy-{name.replace('_', '-')}=jobs.{name}:main" for name in JOBS]},
     install_requires=[
         "pyspark==4.0.1",
         "delta-spark==4.0.0",  # declares pyspark>=4.0.0,<4.1.0

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,18 @@ from typing import Any
 
 import yaml
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+def _conf_dir() -> Path:
+    """``$EBUY_CONF_DIR``, else the checkout's ``conf/``, else the copy installed with the wheel."""
+    if os.environ.get("EBUY_CONF_DIR"):
+        return Path(os.environ["EBUY_CONF_DIR"])
+    checkout = Path(__file__).resolve().parents[2] / "conf"
+    if (checkout / "base.yaml").is_file():
+        return checkout
+    return Path(sys.prefix) / "share" / "ebuy-customer-identity" / "conf"
+
+
+CONF_DIR = _conf_dir()
 
 CUSTOMER_ATTRIBUTES = (
     "first_name",
@@ -255,7 +267,7 @@ _SECRET_SHAPES = {
 _NOT_SECRET_KEYS = ()  # config keys that merely contain a trigger word, should one ever be added
 
 
-def _check_no_secrets(path: Path, text: str, data: Mapping[str, Any]) -> None:
+def check_no_secrets(path: Path | str, text: str, data: Any) -> None:
     """Raise :class:`SecretInConfig` naming the file and key (never the value) if one looks like a credential."""
     for lineno, line in enumerate(text.splitlines(), 1):
         for kind, shape in _SECRET_SHAPES.items():
@@ -289,7 +301,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
-    _check_no_secrets(path, text, data)
+    check_no_secrets(path, text, data)
     return data
 
 
