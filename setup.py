@@ -5,7 +5,7 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 # one console command per job: ebuy-ingest -> jobs.ingest:main (Databricks wheel tasks use these)
-JOBS = ["generate_sources", "ingest", "resolve", "evaluate", "assess", "explain", "review", "analyse", "pipeline"]
+JOBS = ["generate_sources", "ingest", "resolve", "evaluate", "assess", "explain", "review", "analyse", "pseudonymise", "pipeline"]
 
 setup(
     name="ebuy-customer-identity",

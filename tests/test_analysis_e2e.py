@@ -10,6 +10,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from customer_identity.analysis import largest_customers
+from jobs import pseudonymise
 
 pytestmark = pytest.mark.slow
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
@@ -92,3 +93,20 @@ def test_report_renders_in_headless_chromium(tiny_analysed, artifacts_dir):
     subprocess.run([browser, *flags, "--window-size=1100,7000", f"--screenshot={shot}", report.as_uri()], capture_output=True, timeout=180, check=True)
     assert shot.stat().st_size > 50_000
     print(f"report screenshot: {shot}")
+
+
+def test_pseudonymised_export_hides_personal_data(spark, tiny_analysed, monkeypatch, capsys):
+    root, _, args = tiny_analysed
+    monkeypatch.delenv("EBUY_PSEUDONYM_KEY", raising=False)
+    assert pseudonymise.main(args) == 2
+    assert "EBUY_PSEUDONYM_KEY" in capsys.readouterr().err
+    monkeypatch.setenv("EBUY_PSEUDONYM_KEY", "a-test-key-of-enough-length")
+    assert pseudonymise.main(args) == 0
+    out = root / "output/gold_pseudonymised"
+    customers = _delta(spark, root / "output/gold/customers")
+    hidden = _delta(spark, out / "customers")
+    assert hidden.count() == customers.count()
+    assert hidden.join(customers.select("customer_id", F.col("surname").alias("clear")), "customer_id").filter("surname = clear").count() == 0
+    tx = _delta(spark, out / "transactions_resolved")
+    assert tx.count() == _delta(spark, root / "output/gold/transactions_resolved").count()
+    assert tx.filter(F.length("guest_surname_std") != 64).count() == 0

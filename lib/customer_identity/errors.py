@@ -21,3 +21,7 @@ class RowCountMismatch(CustomerIdentityError):
 
 class TableNotFound(CustomerIdentityError):
     """A stage's input table does not exist yet: run the earlier stage first."""
+
+
+class MissingSecret(CustomerIdentityError):
+    """A secret the job needs is not in the environment (secrets never come from config files)."""
