@@ -14,6 +14,7 @@ from pathlib import Path
 from customer_identity.cli import base_parser, run
 from customer_identity.config import ConfigError, load_config
 from customer_identity.matching import build_settings
+from customer_identity.monitoring import DriftDetected
 from customer_identity.resolution import run_resolve
 from customer_identity.spark import build_session
 
@@ -44,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"comparisons (blocking upper bound): {result.comparisons_upper_bound:,}; pairs kept: {result.pairs_scored_kept:,}; accepted: {result.pairs_accepted:,}")
         print("stage seconds: " + ", ".join(f"{k} {v}" for k, v in result.stage_seconds.items()))
         print(f"model: {result.model_path}")
+        if result.drift_breaches:
+            raise DriftDetected("the run finished and its tables are written, but it drifted: " + "; ".join(result.drift_breaches))
         return 0
 
     return run(body, parser, argv)

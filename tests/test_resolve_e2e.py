@@ -89,14 +89,25 @@ def assert_no_personal_data_logged(spark, root, records: list[logging.LogRecord]
     assert not leaked, f"{len(leaked)} personal values appear in log messages"
 
 
-def test_saved_model_is_reused_and_gives_the_same_partition(spark, run, caplog):
-    root, _, args = run
+def test_saved_model_is_reused_and_gives_the_same_partition(spark, run, caplog, capsys):
+    """Same data, saved model: same customers and ids. The run doubles as the drift alarm's test:
+    with a bound no source can meet it still writes its tables, then exits with code 4."""
+    root, overlay, _ = run
     crosswalk = _delta(spark, root / "output/gold/customer_crosswalk").select("record_key", "customer_id").collect()
     model = root / "output/model/splink_model.json"
+    strict = root / "strict_monitoring.yaml"
+    strict.write_text(overlay.read_text() + "monitoring:\n  min_source_rows: 1000000000\n")
     caplog.set_level(logging.INFO)
-    assert resolve.main([*args, "--model", str(model)]) == 0
+    assert resolve.main(["--env", "local", "--config", str(strict), "--model", str(model)]) == 4
+    assert "DriftDetected" in capsys.readouterr().err
     again = _delta(spark, root / "output/gold/customer_crosswalk").select("record_key", "customer_id").collect()
     assert sorted(crosswalk) == sorted(again)
+    history = _delta(spark, root / "output/gold/customer_id_history")
+    metrics = _delta(spark, root / "output/meta/run_metrics").orderBy("finished_at").collect()
+    assert len(metrics) == 2 and metrics[0].drift_breaches == [] and metrics[1].drift_breaches
+    assert history.filter(F.col("run_id") == metrics[1].run_id).count() == 0  # no id changed
+    assert metrics[1].customers == metrics[0].customers == len({c for _, c in again})
+    assert metrics[1].model_fingerprint == metrics[0].model_fingerprint and set(metrics[1].rows_read) == {"platform", "crm", "transactions"}
     assert_no_personal_data_logged(spark, root, caplog.records)
 
 

@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from customer_identity import analytics
+from customer_identity.bronze import source_row_counts
 from customer_identity.config import Config
 from customer_identity.errors import RowCountMismatch
 from customer_identity.io import delta_exists, read_delta, write_delta
@@ -160,11 +161,7 @@ def run_analysis(spark: SparkSession, config: Config, masked: bool | None = None
         if delta_exists(spark, config.tables.quarantine) else None
     )  # fmt: skip
     reasons = [r.asDict() for r in quarantine.collect()] if quarantine is not None else []
-    ingestion = []
-    for name in config.sources:
-        accepted_rows = read_delta(spark, config.bronze_path(name)).count() if delta_exists(spark, config.bronze_path(name)) else 0
-        bad = sum(r["rows"] for r in reasons if r["source_system"] == name)
-        ingestion.append({"source_system": name, "rows_read": accepted_rows + bad, "rows_accepted": accepted_rows, "rows_quarantined": bad})
+    ingestion = source_row_counts(spark, config)
     totals = features.agg(F.sum(F.col("is_buyer").cast("int")).alias("buyers"), F.sum("spend").alias("spend"), F.sum("orders").alias("orders")).first()
     rfm_counts = [r.asDict() for r in features.groupBy("rfm_segment").agg(F.count(F.lit(1)).alias("customers")).collect()]
     cat_rows = [r.asDict() for r in read_delta(spark, ap.category_mix).filter(F.col("rank") <= a.top_n).orderBy("segment", "rank").collect()]

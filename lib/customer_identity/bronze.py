@@ -197,3 +197,16 @@ def ingestion_log(results: list[IngestResult], spark: SparkSession) -> DataFrame
     rows = [(r.source, r.batch_id, r.rows_read, r.rows_accepted, r.rows_quarantined) for r in results]
     schema = "source_system string, batch_id string, rows_read long, rows_accepted long, rows_quarantined long"
     return spark.createDataFrame(rows, schema).withColumn("ingested_at", F.current_timestamp())
+
+
+def source_row_counts(spark: SparkSession, config: Config) -> list[dict]:
+    """Per configured source, the rows now in bronze and in quarantine (read = accepted + quarantined)."""
+    quarantined: dict[str, int] = {}
+    if delta_exists(spark, config.tables.quarantine):
+        quarantined = {r.source_system: r["count"] for r in read_delta(spark, config.tables.quarantine).groupBy("source_system").count().collect()}
+    rows = []
+    for name in config.sources:
+        accepted = read_delta(spark, config.bronze_path(name)).count() if delta_exists(spark, config.bronze_path(name)) else 0
+        bad = quarantined.get(name, 0)
+        rows.append({"source_system": name, "rows_read": accepted + bad, "rows_accepted": accepted, "rows_quarantined": bad})
+    return rows

@@ -197,6 +197,14 @@ class TrustConfig:
 
 
 @dataclass(frozen=True)
+class MonitoringConfig:
+    max_customer_change: float  # relative change of the customer count from the previous run
+    max_match_rate_shift: float  # absolute change of accepted pairs per identity record
+    max_quarantine_rate: float  # share of a source's rows quarantined
+    min_source_rows: int  # fewer rows than this from a source is a breach
+
+
+@dataclass(frozen=True)
 class AnalyticsConfig:
     seed: int
     rfm_bins: int
@@ -226,6 +234,7 @@ class Config:
     survivorship: SurvivorshipConfig
     trust: TrustConfig
     analytics: AnalyticsConfig
+    monitoring: MonitoringConfig
     raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
     def source(self, name: str) -> SourceConfig:
@@ -492,8 +501,8 @@ def _build(data: Mapping[str, Any], origin: Mapping[str, str], env: str, files: 
     v = _Validator(data, origin)
     v.section(
         "",
-        allowed=("paths", "spark", "sources", "tables", "generator", "model", "clustering", "survivorship", "trust", "analytics"),
-        required=("paths", "spark", "tables", "model", "clustering", "survivorship", "trust", "analytics"),
+        allowed=("paths", "spark", "sources", "tables", "generator", "model", "clustering", "survivorship", "trust", "analytics", "monitoring"),
+        required=("paths", "spark", "tables", "model", "clustering", "survivorship", "trust", "analytics", "monitoring"),
     )
 
     p = v.section("paths", allowed=("data_root", "output_root", "checkpoint_dir"), required=("data_root", "output_root"))
@@ -582,9 +591,17 @@ def _build(data: Mapping[str, Any], origin: Mapping[str, str], env: str, files: 
     survivorship = SurvivorshipConfig(priority, {a: rules.get(a, "most_recent") for a in GOLDEN_ATTRIBUTES})
     trust = _parse_trust(v)
     analytics = _parse_analytics(v)
+    keys = ("max_customer_change", "max_match_rate_shift", "max_quarantine_rate", "min_source_rows")
+    mon = v.section("monitoring", allowed=keys, required=keys)
+    monitoring = MonitoringConfig(
+        max_customer_change=_positive(v, mon, "max_customer_change", "monitoring.max_customer_change"),
+        max_match_rate_shift=_positive(v, mon, "max_match_rate_shift", "monitoring.max_match_rate_shift"),
+        max_quarantine_rate=_probability(v, mon, "max_quarantine_rate", "monitoring.max_quarantine_rate"),
+        min_source_rows=v.integer(mon, "min_source_rows", "monitoring.min_source_rows"),
+    )
     return Config(
         env=env, files=files, paths=paths, spark=spark, sources=sources, tables=tables, generator=generator,
-        model=model, clustering=clustering, survivorship=survivorship, trust=trust, analytics=analytics, raw=data,
+        model=model, clustering=clustering, survivorship=survivorship, trust=trust, analytics=analytics, monitoring=monitoring, raw=data,
     )  # fmt: skip
 
 

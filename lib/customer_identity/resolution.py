@@ -17,8 +17,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-from customer_identity import clustering, golden, identities, ids, matching, review
-from customer_identity.bronze import BATCH, INGESTED_AT
+from customer_identity import clustering, golden, identities, ids, matching, monitoring, review
+from customer_identity.bronze import BATCH, INGESTED_AT, source_row_counts
 from customer_identity.config import Config
 from customer_identity.errors import RowCountMismatch
 from customer_identity.io import delta_exists, read_delta, write_delta
@@ -41,6 +41,7 @@ class ResolvePaths:
     customer_counts: str
     review_labels: str
     customer_id_history: str
+    run_metrics: str
 
     @classmethod
     def from_config(cls, config: Config) -> ResolvePaths:
@@ -57,6 +58,7 @@ class ResolvePaths:
             customer_counts=f"{gold}/customer_counts",
             review_labels=f"{silver}/review_labels",
             customer_id_history=f"{gold}/customer_id_history",
+            run_metrics=f"{root}/meta/run_metrics",
         )
 
 
@@ -73,6 +75,7 @@ class ResolveResult:
     by_source_combination: dict[str, int]
     model_path: str
     id_changes: dict[str, int] = field(default_factory=dict)  # customer_id_history events of this run
+    drift_breaches: list[str] = field(default_factory=list)  # bounds this run broke (monitoring)
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -189,6 +192,29 @@ def run_resolve(spark: SparkSession, config: Config, model_path: str | None = No
 
     n_transactions = transactions.count()
     _check_conservation(spark, paths, n_records, n_transactions)
+
+    # run metrics and drift against the previous run
+    source_rows = source_row_counts(spark, config)
+    figures = monitoring.RunFigures(
+        customers=int(counts_row["customers"]), identity_records=n_records, accepted_pairs=n_accepted,
+        rows_read={r["source_system"]: r["rows_read"] for r in source_rows}, rows_quarantined={r["source_system"]: r["rows_quarantined"] for r in source_rows},
+    )  # fmt: skip
+    previous = None
+    if delta_exists(spark, paths.run_metrics):
+        last = read_delta(spark, paths.run_metrics).orderBy(F.desc("finished_at")).first()
+        if last is not None:
+            previous = monitoring.RunFigures(last.customers, last.identity_records, last.accepted_pairs, dict(last.rows_read), dict(last.rows_quarantined))
+    breaches = monitoring.drift_breaches(figures, previous, config.monitoring)
+    for breach in breaches:
+        log.warning("drift: %s", breach)
+    metrics = {
+        "run_id": run_id, "finished_at": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), "rows_read": figures.rows_read,
+        "rows_accepted": {r["source_system"]: r["rows_accepted"] for r in source_rows}, "rows_quarantined": figures.rows_quarantined,
+        "identity_records": n_records, "comparisons": upper_bound, "pairs_kept": n_pairs, "accepted_pairs": n_accepted,
+        "customers": figures.customers, "id_changes": id_changes, "stage_seconds": timings,
+        "model_fingerprint": monitoring.model_fingerprint(model_path), "drift_breaches": breaches,
+    }  # fmt: skip
+    write_delta(spark.createDataFrame([metrics], monitoring.RUN_METRICS_SCHEMA), paths.run_metrics, mode="append")
     return ResolveResult(
         customers=int(counts_row["customers"]),
         identity_records=n_records,
@@ -201,6 +227,7 @@ def run_resolve(spark: SparkSession, config: Config, model_path: str | None = No
         by_source_combination=dict(counts_row["by_source_combination"]),
         model_path=model_path,
         id_changes=id_changes,
+        drift_breaches=breaches,
         stage_seconds=timings,
     )
 
