@@ -256,3 +256,15 @@ def test_report_is_self_contained_and_escapes_text():
     assert 'src="http' not in page and "cdn.jsdelivr" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "Personal data is masked" in page
     assert "J*** S***" in page
+
+
+def test_segment_names_compare_each_segment_with_all_buyers():
+    def profile(segment, customers, spend, orders, recency, guest):
+        return {"segment": segment, "customers": customers, "spend": spend, "avg_orders": orders, "median_recency_days": recency,
+                "guest_order_share": guest, "customer_share": customers / 200, "spend_share": spend / 120_000, "items_per_order": 1.5,
+                "avg_order_value": spend / customers / orders, "top_category": "electronics", "account_share": 0.5, "crm_share": 0.2}  # fmt: skip
+
+    named = analytics.describe_segments([profile(0, 100, 100_000, 3.0, 2.0, 0.2), profile(1, 100, 20_000, 1.0, 12.0, 0.9)])
+    assert [d["name"] for d in named] == ["high-value repeat buyers, recent", "low-value one-off buyers, lapsing"]
+    assert named[0]["description"].startswith("100 customers (50% of buyers) bringing 83% of spend; 3.0 orders each")
+    assert "mostly guest checkouts (90% of orders as a guest)" in named[1]["description"]

@@ -12,6 +12,7 @@ a re-run on the same data gives the same answers.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 from typing import Any
 
@@ -274,7 +275,7 @@ def describe_segments(profiles: list[dict]) -> list[dict]:
     n = sum(p["customers"] for p in profiles)
     spend_per_customer = sum(p["spend"] for p in profiles) / n
     orders_per_customer = sum(p["avg_orders"] * p["customers"] for p in profiles) / n
-    recency = sorted(p["median_recency_days"] for p in profiles)[len(profiles) // 2]
+    recency = statistics.median(p["median_recency_days"] for p in profiles)
     out = []
     for p in sorted(profiles, key=lambda p: -p["spend"] / p["customers"]):
         relative_spend = (p["spend"] / p["customers"]) / spend_per_customer
