@@ -239,6 +239,9 @@ def test_headline_answers_are_computed_from_the_figures():
     assert "outside that interval" not in answers["How many customers do we have?"]
     outside = headline_answers(_report_data(interval={"lower": 700, "upper": 800, "level": 0.95, "method": "model probabilities"}))
     assert "the resolved count lies outside that interval" in outside["How many customers do we have?"]
+    assert "labelling the review queue" in outside["How many customers do we have?"]
+    calibrated = headline_answers(_report_data(interval={"lower": 700, "upper": 800, "level": 0.95, "method": "calibrated by 9 review labels"}))
+    assert "more review labels are needed" in calibrated["How many customers do we have?"]
     changed = headline_answers(_report_data(customers=1200, interval=None))
     assert changed["How many customers do we have?"].startswith("1,200 distinct customers;")
 

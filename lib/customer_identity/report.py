@@ -68,7 +68,9 @@ def headline_answers(d: ReportData) -> dict[str, str]:
     if d.interval:
         how_many += f" ({d.interval['level']:.0%} interval {d.interval['lower']:,} to {d.interval['upper']:,}; method: {d.interval['method']})"
         if not d.interval["lower"] <= d.customers <= d.interval["upper"]:
-            how_many += " — the resolved count lies outside that interval, so the match probabilities of borderline pairs are not yet calibrated; labelling the review queue (jobs.review) calibrates them"
+            how_many += " — the resolved count lies outside that interval, so the match probabilities of borderline pairs are not calibrated"
+            how_many += (": more review labels are needed where the model is least sure" if d.interval["method"].startswith("calibrated")
+                         else "; labelling the review queue (jobs.review) calibrates them")  # fmt: skip
     how_many += f"; adding up the sources' records would have said {d.naive_count:,}, {naive_off:+.0%} off."
     top = max(d.segments, key=lambda s: s["spend_share"]) if d.segments else None
     who = f"{d.buyers:,} of them bought in the period ({d.buyers / d.customers:.0%})." if d.customers else "No customers."
