@@ -44,8 +44,10 @@ def test_analytics_tables_add_up(spark, tiny_analysed):
     assert sum(p.customers for p in profiles) == buyers.count()
     assert sum(p.spend_share for p in profiles) == pytest.approx(1.0)
     assert all(p.name and p.description for p in profiles)
-    mix = _delta(spark, gold / "category_mix").filter("segment = 'all'")
-    assert mix.agg(F.sum("spend_share")).first()[0] == pytest.approx(1.0)
+    for table in ("category_mix", "brand_mix"):
+        mix = _delta(spark, gold / table)
+        assert mix.filter("segment = 'all'").agg(F.sum("spend_share")).first()[0] == pytest.approx(1.0)
+        assert {r.segment for r in mix.select("segment").distinct().collect()} == {"all", *(str(p.segment) for p in profiles)}
     drivers = _delta(spark, gold / "purchase_drivers").collect()
     assert sum(d.importance for d in drivers) == pytest.approx(1.0) and 0.0 <= drivers[0].test_auc <= 1.0
     runs = _delta(spark, gold / "analysis_runs").collect()

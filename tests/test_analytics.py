@@ -212,7 +212,7 @@ def _report_data(**changes) -> ReportData:
                   {"segment": 1, "name": "low-value one-off buyers, lapsing", "description": "d1", "customers": 600, "customer_share": 2 / 3, "spend_share": 0.3}],
         segment_k=2, silhouettes={2: 0.5, 3: 0.4}, segment_criterion="highest silhouette", rfm_counts=[{"rfm_segment": "new", "customers": 900}],
         category_mix=[{"segment": "all", "category": "electronics", "spend_share": 0.61}, {"segment": "all", "category": "kids", "spend_share": 0.39}],
-        brand_mix=[{"brand": "apple", "items": 10, "spend": 100.0, "spend_share": 1.0}],
+        brand_mix=[{"segment": "all", "brand": "apple", "items": 10, "spend": 100.0, "spend_share": 1.0}],
         rules=[{"antecedent": ["a"], "consequent": ["b"], "support": 0.01, "confidence": 0.2, "lift": 1.04}], orders_with_two_categories=0.25,
         drivers={"outcome": "another order", "window_days": 14, "examples": 800, "positive_rate": 0.4, "train_rows": 600, "test_rows": 200, "test_auc": 0.66,
                  "importances": [{"feature": "has_account", "label": "holds a platform account", "importance": 0.5, "rate_high": 0.6, "rate_low": 0.3,

@@ -121,7 +121,7 @@ def run_analysis(spark: SparkSession, config: Config, masked: bool | None = None
     # what: category and brand mix, association rules on orders
     cat_mix = analytics.category_mix(transactions, segmented, "category")
     write_delta(cat_mix, ap.category_mix)
-    brand_mix = analytics.category_mix(transactions, None, "brand")
+    brand_mix = analytics.category_mix(transactions, segmented, "brand")
     write_delta(brand_mix, ap.brand_mix)
     baskets = analytics.session_baskets(transactions, a.basket_item).cache()
     rules = analytics.association_rules(baskets, a.min_support, a.min_confidence).orderBy(F.desc("lift"), F.desc("support")).limit(a.max_rules)
@@ -165,7 +165,7 @@ def run_analysis(spark: SparkSession, config: Config, masked: bool | None = None
     totals = features.agg(F.sum(F.col("is_buyer").cast("int")).alias("buyers"), F.sum("spend").alias("spend"), F.sum("orders").alias("orders")).first()
     rfm_counts = [r.asDict() for r in features.groupBy("rfm_segment").agg(F.count(F.lit(1)).alias("customers")).collect()]
     cat_rows = [r.asDict() for r in read_delta(spark, ap.category_mix).filter(F.col("rank") <= a.top_n).orderBy("segment", "rank").collect()]
-    brand_rows = [r.asDict() for r in read_delta(spark, ap.brand_mix).filter(F.col("rank") <= a.top_n).orderBy("rank").collect()]
+    brand_rows = [r.asDict() for r in read_delta(spark, ap.brand_mix).filter(F.col("rank") <= a.top_n).orderBy("segment", "rank").collect()]
     data = ReportData(
         generated_at=dt.datetime.now(dt.timezone.utc),
         env=config.env,

@@ -118,8 +118,8 @@ def rfm_spec(counts: Sequence[dict]) -> dict:
 
 
 def mix_spec(rows: Sequence[dict], column: str, title: str) -> dict:
-    """Share of spend by category (or brand) for every segment, as stacked bars."""
-    return _bar(rows, {"field": "spend_share", "type": "quantitative", "axis": {"format": "%"}, "stack": "normalize"},
+    """Share of spend by category (or brand) for every segment, as stacked bars (the top ones: a bar can stop short of 100%)."""
+    return _bar(rows, {"field": "spend_share", "type": "quantitative", "axis": {"format": "%"}, "stack": "zero"},
                 {"field": "segment", "type": "nominal"}, title, color={"field": column, "type": "nominal"})  # fmt: skip
 
 

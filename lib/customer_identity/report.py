@@ -46,7 +46,7 @@ class ReportData:
     segment_criterion: str
     rfm_counts: list[dict]  # rfm_segment, customers
     category_mix: list[dict]  # segment, category, spend_share (top categories)
-    brand_mix: list[dict]  # segment "all": brand, items, spend, spend_share
+    brand_mix: list[dict]  # segment ("all" or a segment number), brand, items, spend, spend_share (top brands)
     rules: list[dict]  # antecedent, consequent, support, confidence, lift
     orders_with_two_categories: float  # share of orders with 2+ distinct categories
     drivers: dict  # DriverModel as dict + reading
@@ -193,7 +193,7 @@ def render_report(d: ReportData) -> str:
     parts += [
         "<h2>What they buy</h2>",
         c.add(charts.mix_spec(d.category_mix, "category", "Share of spend by category, overall and per segment")),
-        c.add(charts.mix_spec([{**b, "segment": "all"} for b in d.brand_mix], "brand", "Share of spend by brand (top brands)")),
+        c.add(charts.mix_spec(d.brand_mix, "brand", "Share of spend by brand (top brands), overall and per segment")),
         f"<p>{d.orders_with_two_categories:.0%} of orders contain two or more categories. Rules with lift near 1 mean the "
         "categories are bought together no more often than chance would give.</p>",
         c.add(charts.rules_spec(d.rules)) if d.rules else "<p class='note'>No rule reaches the configured support and confidence.</p>",
