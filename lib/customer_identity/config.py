@@ -273,7 +273,6 @@ _SECRET_SHAPES = {
     "a password inside a URL": re.compile(r"://[^/\s:@]+:[^/\s@$]+@"),
     "a password parameter": re.compile(r"[?;&]password=[^&;\s$]+", re.IGNORECASE),
 }
-_NOT_SECRET_KEYS = ()  # config keys that merely contain a trigger word, should one ever be added
 
 
 def check_no_secrets(path: Path | str, text: str, data: Any) -> None:
@@ -293,7 +292,7 @@ def check_no_secrets(path: Path | str, text: str, data: Any) -> None:
                 walk(value, f"{dotted}[{i}]", key)
         elif isinstance(node, (str, int)) and not isinstance(node, bool):
             value = str(node)
-            if key not in _NOT_SECRET_KEYS and _SECRET_KEY.search(key) and value.strip() and not _SECRET_REFERENCE.match(value):
+            if _SECRET_KEY.search(key) and value.strip() and not _SECRET_REFERENCE.match(value):
                 raise SecretInConfig(f"{path}: key '{dotted}' holds a literal credential. Secrets never go in configuration "
                                      "files: use ${env:NAME} or the platform's secret store")  # fmt: skip
 
