@@ -1,8 +1,14 @@
 """Resolve the bronze sources into golden customers: standardise, match (Splink), cluster, survive, count.
 
+By default a run processes only the bronze batches no successful run has processed yet,
+scoring them with the last run's model and updating the tables in place (the first run,
+and any run whose model or settings changed, rebuilds everything). Re-running with
+nothing new changes nothing.
+
     python -m jobs.resolve --env local
-    python -m jobs.resolve --env local --model data/output/model/splink_model.json   # reuse a trained model
-    python -m jobs.resolve --env local --m-from-labels   # retrain, m re-estimated from review labels
+    python -m jobs.resolve --env local --full-refresh     # rebuild everything, training a new model
+    python -m jobs.resolve --env local --full-refresh --model data/output/model/splink_model.json   # rebuild with a saved model
+    python -m jobs.resolve --env local --m-from-labels    # retrain, m re-estimated from review labels (a full rebuild)
     spark-submit jobs/resolve.py --env emr
 """
 
@@ -22,6 +28,7 @@ from customer_identity.spark import build_session
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__)
     parser.add_argument("--model", default=None, help="a saved Splink model JSON: skip training and use it")
+    parser.add_argument("--full-refresh", action="store_true", help="rebuild every table from all of bronze (customer ids stay stable)")
     parser.add_argument("--m-from-labels", action="store_true", help="re-estimate m parameters from reviewers' confirmed matches (see jobs.review)")
 
     def body(args) -> int:
@@ -32,7 +39,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.model and args.m_from_labels:
             raise ConfigError("--m-from-labels retrains the model, so it cannot be combined with --model: drop one of them")
         spark = build_session(config)
-        result = run_resolve(spark, config, args.model, m_from_labels=args.m_from_labels)
+        result = run_resolve(spark, config, args.model, m_from_labels=args.m_from_labels, full_refresh=args.full_refresh)
+        if result.mode == "nothing":
+            print(f"nothing to do: {result.reason}; {result.customers:,} customers unchanged")
+            return 0
+        print(f"run {result.run_id}: {result.mode} ({result.reason})")
         print(f"customers: {result.customers:,}")
         print(f"naive count (platform accounts + CRM records + distinct guest identities): {result.naive_count:,}")
         print(f"duplicates removed: {result.naive_count - result.customers:,}")

@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 
 import pytest
+from personal_data import assert_no_personal_data_logged, personal_values
 from pyspark.sql import functions as F
 
 from customer_identity.config import load_config
@@ -66,29 +67,6 @@ def test_golden_customers_carry_provenance_and_no_raw_pii_in_ids(spark, run):
     assert customers.filter(F.size("sources") == 0).count() == 0
 
 
-def personal_values(spark, root) -> set[str]:
-    """Distinctive personal values of the run's records: full names, long surnames, e-mails, phones, postcodes, dates of birth."""
-    records = _delta(spark, root / "output/silver/identity_records").collect()
-    values = set()
-    for r in records:
-        if r.first_name_std and r.surname_std:
-            values.add(f"{r.first_name_std} {r.surname_std}")
-        if r.surname_std and len(r.surname_std) >= 7:
-            values.add(r.surname_std)
-        values.update(v for v in (r.email_std, r.phone_e164, r.postcode_std) if v)
-        if r.date_of_birth:
-            values.add(r.date_of_birth.isoformat())
-    return {v.lower() for v in values}
-
-
-def assert_no_personal_data_logged(spark, root, records: list[logging.LogRecord]) -> None:
-    messages = [r.getMessage().lower() for r in records if r.levelno >= logging.INFO]
-    assert messages, "nothing was logged: the check would be empty"
-    values = personal_values(spark, root)
-    leaked = sorted({v for v in values for m in messages if v in m})
-    assert not leaked, f"{len(leaked)} personal values appear in log messages"
-
-
 def test_saved_model_is_reused_and_gives_the_same_partition(spark, run, caplog, capsys):
     """Same data, saved model: same customers and ids. The run doubles as the drift alarm's test:
     with a bound no source can meet it still writes its tables, then exits with code 4."""
@@ -98,7 +76,7 @@ def test_saved_model_is_reused_and_gives_the_same_partition(spark, run, caplog, 
     strict = root / "strict_monitoring.yaml"
     strict.write_text(overlay.read_text() + "monitoring:\n  min_source_rows: 1000000000\n")
     caplog.set_level(logging.INFO)
-    assert resolve.main(["--env", "local", "--config", str(strict), "--model", str(model)]) == 4
+    assert resolve.main(["--env", "local", "--config", str(strict), "--full-refresh", "--model", str(model)]) == 4
     assert "DriftDetected" in capsys.readouterr().err
     again = _delta(spark, root / "output/gold/customer_crosswalk").select("record_key", "customer_id").collect()
     assert sorted(crosswalk) == sorted(again)

@@ -84,10 +84,49 @@ def delta_exists(spark: SparkSession, path: str) -> bool:
         return False
 
 
-def read_delta(spark: SparkSession, path: str, *, what: str = "") -> DataFrame:
+def read_delta(spark: SparkSession, path: str, *, what: str = "", version: int | None = None) -> DataFrame:
+    """A Delta table, or with ``version`` the table as it was at that version (time travel)."""
     if not delta_exists(spark, path):
         raise TableNotFound(f"Delta table {what or path} not found at {path}: run the stage that writes it first")
-    return spark.read.format("delta").load(path)
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    return reader.load(path)
+
+
+def delta_version(spark: SparkSession, path: str) -> int | None:
+    """The table's latest committed version, or None when there is no table."""
+    from delta.tables import DeltaTable  # noqa: PLC0415
+
+    if not delta_exists(spark, path):
+        return None
+    return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
+
+
+def restore_delta(spark: SparkSession, path: str, version: int) -> None:
+    """Put a table back to an earlier version (a new commit; the later versions stay in its history)."""
+    from delta.tables import DeltaTable  # noqa: PLC0415
+
+    DeltaTable.forPath(spark, path).restoreToVersion(version)
+
+
+def upsert_delta(df: DataFrame, path: str, keys: list[str], *, delete_flag: str | None = None) -> None:
+    """MERGE ``df`` into the table at ``path`` on ``keys`` in one atomic commit: matching rows
+    are updated, new rows inserted; rows whose ``delete_flag`` column is true delete their match."""
+    from delta.tables import DeltaTable  # noqa: PLC0415
+
+    spark = df.sparkSession
+    if not delta_exists(spark, path):
+        write_delta(df.filter(~F.col(delete_flag)).drop(delete_flag) if delete_flag else df, path)
+        return
+    columns = [c for c in df.columns if c != delete_flag]
+    values = {c: F.col(f"s.`{c}`") for c in columns}
+    merge = DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys))
+    if delete_flag:
+        merge = merge.whenMatchedDelete(F.col(f"s.{delete_flag}")).whenMatchedUpdate(set=values).whenNotMatchedInsert(condition=~F.col(f"s.{delete_flag}"), values=values)
+    else:
+        merge = merge.whenMatchedUpdate(set=values).whenNotMatchedInsert(values=values)
+    merge.execute()
 
 
 def write_delta(df: DataFrame, path: str, *, mode: str = "overwrite", replace_where: str | None = None, partition_by: list[str] | None = None) -> None:
@@ -100,6 +139,31 @@ def write_delta(df: DataFrame, path: str, *, mode: str = "overwrite", replace_wh
     elif mode == "overwrite":
         writer = writer.option("overwriteSchema", "true")
     writer.save(path)
+
+
+def remap_and_append(remap: DataFrame, new_rows: DataFrame, path: str, *, key: str, set_columns: list[str]) -> None:
+    """One atomic MERGE: existing rows whose ``key`` is in ``remap`` take its ``set_columns``
+    (``remap`` has one row per key), and ``new_rows`` are inserted."""
+    from delta.tables import DeltaTable  # noqa: PLC0415
+
+    flag = "_remap"
+    source = new_rows.withColumn(flag, F.lit(False)).unionByName(remap.withColumn(flag, F.lit(True)), allowMissingColumns=True)
+    (
+        DeltaTable.forPath(new_rows.sparkSession, path).alias("t")
+        .merge(source.alias("s"), f"s.{flag} AND t.`{key}` = s.`{key}`")
+        .whenMatchedUpdate(set={c: F.col(f"s.`{c}`") for c in set_columns})
+        .whenNotMatchedInsert(condition=~F.col(f"s.{flag}"), values={c: F.col(f"s.`{c}`") for c in new_rows.columns})
+        .execute()
+    )  # fmt: skip
+
+
+def delete_pairs_of(spark: SparkSession, path: str, keys: DataFrame) -> None:
+    """Delete the pairs (``record_key_l``, ``record_key_r``) of which either record is in ``keys``."""
+    from delta.tables import DeltaTable  # noqa: PLC0415
+
+    k = keys.select("record_key").distinct()
+    for side in ("l", "r"):
+        DeltaTable.forPath(spark, path).alias("t").merge(k.alias("s"), f"t.record_key_{side} = s.record_key").whenMatchedDelete().execute()
 
 
 # --------------------------------------------------------------------------- generator output

@@ -1,0 +1,191 @@
+"""Daily batches end to end: incremental runs, a killed run and its recovery, idempotent re-runs,
+and a full rebuild that finds the same customers with the same ids.
+
+The tiny profile's month arrives in three releases (days 1-10, 11-20, 21-31). The first
+resolve is a full run with the model ``tiny_run`` trained; the next two are incremental.
+The third is first killed twice (between stages, then while it writes a gold table) and
+then run to completion.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from personal_data import assert_no_personal_data_logged
+from pyspark.sql import functions as F
+
+from customer_identity.config import load_config
+from customer_identity.io import read_delta
+from customer_identity.resolution import ResolvePaths
+from customer_identity.runs import RunLedger, table_versions
+from customer_identity.synthetic.daily import release_days
+from jobs import ingest, resolve
+
+pytestmark = pytest.mark.slow
+
+CUTS = [None, dt.date(2026, 10, 10), dt.date(2026, 10, 20), dt.date(2026, 10, 31)]
+GOLD = ("customers", "crosswalk", "transactions_resolved", "customer_counts", "customer_id_history")
+
+
+def _partition(crosswalk) -> set[frozenset[str]]:
+    groups: dict[str, set[str]] = {}
+    for r in crosswalk.select("record_key", "customer_id").collect():
+        groups.setdefault(r.customer_id, set()).add(r.record_key)
+    return {frozenset(g) for g in groups.values()}
+
+
+def _kill_resolve(args: list[str], until, timeout: float = 600) -> str:
+    """Start ``jobs.resolve`` in its own process and SIGKILL it once ``until(line)`` is true for a
+    line of its log, or once ``until(None)`` is true while it runs. Returns the log it wrote."""
+    proc = subprocess.Popen([sys.executable, "-m", "jobs.resolve", *args], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, start_new_session=True)
+    os.set_blocking(proc.stderr.fileno(), False)
+    seen, started = [], time.monotonic()
+    try:
+        while time.monotonic() - started < timeout:
+            line = proc.stderr.readline()
+            if line:
+                seen.append(line)
+            if (line and until(line)) or until(None):
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return "".join(seen)
+            if proc.poll() is not None:
+                raise AssertionError("resolve finished before it could be killed:\n" + "".join(seen[-20:]))
+            if not line:
+                time.sleep(0.005)
+        raise AssertionError("resolve was not killed in time")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _new_data_file(table: Path, before: set[str]):
+    """True once a data file appears in ``table`` that was not there before."""
+    return lambda _line: any(p.name not in before for p in table.glob("*.parquet"))
+
+
+@pytest.fixture(scope="module")
+def chain(spark, tiny_run, tmp_path_factory):
+    staged = load_config("local", str(tiny_run[1]))
+    root = tmp_path_factory.mktemp("daily")
+    overlay = root / "overlay.yaml"
+    # a third of a month at a time: the customer count rightly grows by half per release
+    overlay.write_text(f"paths:\n  data_root: {root}/sources\n  output_root: {root}/output\nmonitoring:\n  max_customer_change: 10.0\n  max_match_rate_shift: 10.0\n")
+    live = load_config("local", str(overlay))
+    args = ["--env", "local", "--config", str(overlay)]
+    paths = ResolvePaths.from_config(live)
+    model = str(tiny_run[0] / "output/model/splink_model.json")
+    seen: dict = {"crosswalks": [], "log": []}
+    handler = _Collect(seen["log"])
+    logging.getLogger().addHandler(handler)
+    for i, (after, through) in enumerate(itertools.pairwise(CUTS)):
+        assert sum(release_days(spark, staged, live, after, through).values()) > 0
+        assert ingest.main(args) == 0
+        if i == 2:
+            good = RunLedger(spark, paths.run_ledger).last_good().table_versions
+            # killed between two stages: the matching is done, no gold table written yet
+            log = _kill_resolve(args, lambda line: line is not None and "stage predict took" in line)
+            assert "incremental" in log
+            seen["after_kill_between_stages"] = table_versions(spark, paths.owned_tables())
+            # killed while MERGE writes the crosswalk's new files, before it commits them
+            xw = Path(paths.crosswalk)
+            before = {p.name for p in xw.glob("*.parquet")}
+            _kill_resolve(args, _new_data_file(xw, before))
+            seen["after_kill_during_write"] = table_versions(spark, paths.owned_tables())
+            committed = {Path(f).name for f in read_delta(spark, paths.crosswalk).inputFiles()}
+            seen["uncommitted_files"] = {p.name for p in xw.glob("*.parquet")} - before - committed
+            seen["good_before_kills"] = good
+        assert resolve.main(args + (["--model", model] if i == 0 else [])) == 0
+        seen["crosswalks"].append(read_delta(spark, paths.crosswalk).select("record_key", "customer_id").localCheckpoint())
+    seen["versions_after_chain"] = table_versions(spark, paths.owned_tables())
+    seen["again"] = resolve.main(args)
+    seen["versions_after_again"] = table_versions(spark, paths.owned_tables())
+    assert resolve.main([*args, "--full-refresh", "--model", model]) == 0
+    seen["full"] = read_delta(spark, paths.crosswalk).select("record_key", "customer_id").localCheckpoint()
+    seen["ledger"] = read_delta(spark, paths.run_ledger).orderBy("recorded_at").collect()
+    logging.getLogger().removeHandler(handler)
+    seen["paths"], seen["spark"], seen["root"] = paths, spark, root
+    return seen
+
+
+class _Collect(logging.Handler):
+    def __init__(self, records: list):
+        super().__init__(logging.INFO)
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_incremental_batches_give_the_partition_and_ids_of_a_full_rebuild(chain):
+    incremental, full = chain["crosswalks"][-1], chain["full"]
+    assert _partition(incremental) == _partition(full)
+    assert sorted(incremental.collect()) == sorted(full.collect())  # same ids too
+    runs = chain["ledger"]
+    refresh = runs[-1]
+    assert refresh.mode == "full" and refresh.status == "succeeded"
+    history = read_delta(chain["spark"], chain["paths"].customer_id_history)
+    assert history.filter(F.col("run_id") == refresh.run_id).count() == 0
+
+
+def test_the_runs_were_incremental_and_the_ledger_shows_the_kills(chain):
+    rows = [(r.mode, r.status) for r in chain["ledger"]]
+    assert rows == [
+        ("full", "started"), ("full", "succeeded"),
+        ("incremental", "started"), ("incremental", "succeeded"),
+        ("incremental", "started"), ("incremental", "started"),  # the two killed runs never finished
+        ("incremental", "started"), ("incremental", "succeeded"),
+        ("full", "started"), ("full", "succeeded"),
+    ]  # fmt: skip
+    assert len({b for r in chain["ledger"] if r.mode == "incremental" and r.status == "succeeded" for b in r.batches}) == 6  # 2 releases x 3 sources
+
+
+def test_customers_without_new_records_keep_their_ids(chain):
+    for before, after in zip(chain["crosswalks"], chain["crosswalks"][1:]):
+        old, new = _by_customer(before), _by_customer(after)
+        unchanged = {cid for cid, keys in old.items() if new.get(cid) == keys}
+        # a customer whose record set is the same today must have the same id: find any that moved
+        moved = {keys for cid, keys in old.items() if cid not in unchanged and keys in set(new.values())}
+        assert not moved
+        assert len(unchanged) > 0.8 * len(old)
+
+
+def _by_customer(crosswalk) -> dict[str, frozenset[str]]:
+    groups: dict[str, set[str]] = {}
+    for r in crosswalk.collect():
+        groups.setdefault(r.customer_id, set()).add(r.record_key)
+    return {c: frozenset(k) for c, k in groups.items()}
+
+
+def test_a_run_killed_between_stages_leaves_the_gold_tables_at_their_last_good_version(chain):
+    good, versions = chain["good_before_kills"], chain["after_kill_between_stages"]
+    assert {t: versions[t] for t in GOLD} == {t: good[t] for t in GOLD}
+    # it was killed after writing silver tables: the next run had to restore them
+    assert versions["identity_records"] != good["identity_records"]
+
+
+def test_a_run_killed_during_a_write_leaves_that_table_at_its_last_good_version(chain):
+    """The kill landed after the MERGE wrote data files and before it committed them: the
+    files are there, the table does not show them, and the next run completed."""
+    assert chain["uncommitted_files"]
+    assert chain["after_kill_during_write"]["crosswalk"] == chain["good_before_kills"]["crosswalk"]
+
+
+def test_rerunning_with_nothing_new_changes_nothing(chain):
+    assert chain["again"] == 0
+    assert chain["versions_after_again"] == chain["versions_after_chain"]
+
+
+def test_no_personal_data_in_the_logs_of_incremental_runs(chain):
+    assert any("incremental" in r.getMessage() for r in chain["log"])
+    assert_no_personal_data_logged(chain["spark"], chain["root"], chain["log"])
