@@ -93,8 +93,8 @@ def chain(spark, tiny_run, tmp_path_factory):
         assert ingest.main(args) == 0
         if i == 2:
             good = RunLedger(spark, paths.run_ledger).last_good().table_versions
-            # killed between two stages: the matching is done, no gold table written yet
-            log = _kill_resolve(args, lambda line: line is not None and "stage predict took" in line)
+            # killed between two stages: the silver records are written, no gold table yet
+            log = _kill_resolve(args, lambda line: line is not None and "stage standardise took" in line)
             assert "incremental" in log
             seen["after_kill_between_stages"] = table_versions(spark, paths.owned_tables())
             # killed while MERGE writes the crosswalk's new files, before it commits them
@@ -110,8 +110,13 @@ def chain(spark, tiny_run, tmp_path_factory):
     seen["versions_after_chain"] = table_versions(spark, paths.owned_tables())
     seen["again"] = resolve.main(args)
     seen["versions_after_again"] = table_versions(spark, paths.owned_tables())
-    assert resolve.main([*args, "--full-refresh", "--model", model]) == 0
+    # the rebuild doubles as the drift alarm's test: with a bound no source can meet, the run
+    # writes its tables and then exits with code 4
+    strict = root / "strict.yaml"
+    strict.write_text(f"paths:\n  data_root: {root}/sources\n  output_root: {root}/output\nmonitoring:\n  min_source_rows: 1000000000\n")
+    assert resolve.main(["--env", "local", "--config", str(strict), "--full-refresh", "--model", model]) == 4
     seen["full"] = read_delta(spark, paths.crosswalk).select("record_key", "customer_id").localCheckpoint()
+    seen["metrics"] = read_delta(spark, paths.run_metrics).orderBy("finished_at").collect()
     seen["ledger"] = read_delta(spark, paths.run_ledger).orderBy("recorded_at").collect()
     logging.getLogger().removeHandler(handler)
     seen["paths"], seen["spark"], seen["root"] = paths, spark, root
@@ -136,6 +141,15 @@ def test_incremental_batches_give_the_partition_and_ids_of_a_full_rebuild(chain)
     assert refresh.mode == "full" and refresh.status == "succeeded"
     history = read_delta(chain["spark"], chain["paths"].customer_id_history)
     assert history.filter(F.col("run_id") == refresh.run_id).count() == 0
+
+
+def test_run_metrics_and_the_drift_alarm(chain):
+    metrics = chain["metrics"]
+    assert [m.mode for m in metrics] == ["full", "incremental", "incremental", "full"]
+    assert all(not m.drift_breaches for m in metrics[:3]) and any("arrived with" in b for b in metrics[-1].drift_breaches)
+    assert len({m.model_fingerprint for m in metrics}) == 1 and set(metrics[-1].rows_read) == {"platform", "crm", "transactions"}
+    assert metrics[-1].customers == metrics[-2].customers == len({r.customer_id for r in chain["full"].collect()})
+    assert metrics[1].pairs_kept < metrics[-1].pairs_kept  # an incremental day scores only pairs with a new record
 
 
 def test_the_runs_were_incremental_and_the_ledger_shows_the_kills(chain):

@@ -163,7 +163,9 @@ def run_resolve(
     paths = ResolvePaths.from_config(config)
     ledger = runs.RunLedger(spark, paths.run_ledger)
     last_good = ledger.last_good()
-    runs.recover(spark, last_good, paths.owned_tables())
+    if ledger.unfinished() is not None:
+        log.warning("the last resolve run did not finish: restoring the tables it may have written")
+        runs.recover(spark, last_good, paths.owned_tables())
     labels = review_labels(spark, paths)
     if m_from_labels and labels is None:
         raise ReviewFileError(f"m from labels was asked for but there are no review labels at {paths.review_labels}: run jobs.review first")

@@ -4,10 +4,12 @@ Every resolve appends a ``started`` row to ``meta/resolve_runs`` before it write
 and a ``succeeded`` row (with the Delta version of every table it owns) when it is done;
 a run that raises appends ``failed``. A run killed outright leaves only its ``started`` row.
 
-Recovery: before a run plans its work it compares each owned table's current version
-with the version the last successful run recorded, and restores any table that moved
-(Delta ``RESTORE``, itself an atomic commit). So whatever a killed or failed run half
-did is undone, and the batches it was processing are simply still new.
+Recovery: when the ledger's latest row is a ``started`` run (it was killed), the next run
+first compares each owned table's current version with the version the last successful
+run recorded, and restores any table that moved (Delta ``RESTORE``, itself an atomic
+commit). So whatever the killed run half did is undone, and the batches it was processing
+are simply still new. A run that raises restores the tables itself before it records
+``failed``. Tables an operator restored by hand after a successful run are left alone.
 
 Planning (:func:`plan_run`) is a pure decision: a full rebuild when there is no good run
 yet, when asked, or when something invalidates the stored pairs (a different model or
@@ -124,6 +126,12 @@ class RunLedger:
     def last_good(self) -> Row | None:
         rows = self._rows()
         return None if rows is None else rows.filter(F.col("status") == "succeeded").orderBy(F.desc("recorded_at")).first()
+
+    def unfinished(self) -> Row | None:
+        """The latest run when it neither succeeded nor failed cleanly (killed, or its restore failed)."""
+        rows = self._rows()
+        last = None if rows is None else rows.orderBy(F.desc("recorded_at")).first()
+        return last if last is not None and last.status == "started" else None
 
     def processed_batches(self) -> set[str]:
         """Batches that some successful run processed (a full run processes all of bronze)."""
