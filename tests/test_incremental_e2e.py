@@ -3,8 +3,8 @@ and a full rebuild that finds the same customers with the same ids.
 
 The tiny profile's month arrives in three releases (days 1-10, 11-20, 21-31). The first
 resolve is a full run with the model ``tiny_run`` trained; the next two are incremental.
-The third is first killed twice (between stages, then while it writes a gold table) and
-then run to completion.
+The third is first killed twice (while it writes its first table, then between two stages)
+and then run to completion.
 """
 
 from __future__ import annotations
@@ -86,24 +86,26 @@ def chain(spark, tiny_run, tmp_path_factory):
     paths = ResolvePaths.from_config(live)
     model = str(tiny_run[0] / "output/model/splink_model.json")
     seen: dict = {"crosswalks": [], "log": []}
-    handler = _Collect(seen["log"])
-    logging.getLogger().addHandler(handler)
+    handler, root_logger = _Collect(seen["log"]), logging.getLogger()
+    level = root_logger.level
+    root_logger.addHandler(handler)
+    root_logger.setLevel(logging.INFO)
     for i, (after, through) in enumerate(itertools.pairwise(CUTS)):
         assert sum(release_days(spark, staged, live, after, through).values()) > 0
         assert ingest.main(args) == 0
         if i == 2:
             good = RunLedger(spark, paths.run_ledger).last_good().table_versions
+            # killed while MERGE writes the new identity records' files, before it commits them
+            silver = Path(paths.identity_records)
+            before = {p.name for p in silver.glob("*.parquet")}
+            _kill_resolve(args, _new_data_file(silver, before))
+            seen["after_kill_during_write"] = table_versions(spark, paths.owned_tables())
+            committed = {Path(f).name for f in read_delta(spark, paths.identity_records).inputFiles()}
+            seen["uncommitted_files"] = {p.name for p in silver.glob("*.parquet")} - before - committed
             # killed between two stages: the silver records are written, no gold table yet
             log = _kill_resolve(args, lambda line: line is not None and "stage standardise took" in line)
             assert "incremental" in log
             seen["after_kill_between_stages"] = table_versions(spark, paths.owned_tables())
-            # killed while MERGE writes the crosswalk's new files, before it commits them
-            xw = Path(paths.crosswalk)
-            before = {p.name for p in xw.glob("*.parquet")}
-            _kill_resolve(args, _new_data_file(xw, before))
-            seen["after_kill_during_write"] = table_versions(spark, paths.owned_tables())
-            committed = {Path(f).name for f in read_delta(spark, paths.crosswalk).inputFiles()}
-            seen["uncommitted_files"] = {p.name for p in xw.glob("*.parquet")} - before - committed
             seen["good_before_kills"] = good
         assert resolve.main(args + (["--model", model] if i == 0 else [])) == 0
         seen["crosswalks"].append(read_delta(spark, paths.crosswalk).select("record_key", "customer_id").localCheckpoint())
@@ -118,7 +120,8 @@ def chain(spark, tiny_run, tmp_path_factory):
     seen["full"] = read_delta(spark, paths.crosswalk).select("record_key", "customer_id").localCheckpoint()
     seen["metrics"] = read_delta(spark, paths.run_metrics).orderBy("finished_at").collect()
     seen["ledger"] = read_delta(spark, paths.run_ledger).orderBy("recorded_at").collect()
-    logging.getLogger().removeHandler(handler)
+    root_logger.removeHandler(handler)
+    root_logger.setLevel(level)
     seen["paths"], seen["spark"], seen["root"] = paths, spark, root
     return seen
 
@@ -190,9 +193,11 @@ def test_a_run_killed_between_stages_leaves_the_gold_tables_at_their_last_good_v
 
 def test_a_run_killed_during_a_write_leaves_that_table_at_its_last_good_version(chain):
     """The kill landed after the MERGE wrote data files and before it committed them: the
-    files are there, the table does not show them, and the next run completed."""
+    files are there, the table does not show them, no gold table moved, and the next run completed."""
+    good, versions = chain["good_before_kills"], chain["after_kill_during_write"]
     assert chain["uncommitted_files"]
-    assert chain["after_kill_during_write"]["crosswalk"] == chain["good_before_kills"]["crosswalk"]
+    assert versions["identity_records"] == good["identity_records"]
+    assert {t: versions[t] for t in GOLD} == {t: good[t] for t in GOLD}
 
 
 def test_rerunning_with_nothing_new_changes_nothing(chain):

@@ -245,18 +245,21 @@ def _resolve_full(
     if previous is not None:
         previous = previous.localCheckpoint(eager=True)
     records, transactions = build_silver(spark, config)
+    records = records.localCheckpoint(eager=True)
+    _check_unique_keys(records)
+    clock.lap("standardise")
+
+    # the budget is checked before anything is written: a bad rule changes no table
+    counts = matching.count_comparisons(records, config.model.blocking_rules)
+    upper_bound = matching.check_comparison_budget(counts, config.model.max_comparisons)
+    clock.lap("blocking")
+
     write_delta(records, paths.identity_records)
     write_delta(transactions, paths.transactions)
     records = read_delta(spark, paths.identity_records)
     transactions = read_delta(spark, paths.transactions)
     n_records = records.count()
     by_source = {r.source_system: r["count"] for r in records.groupBy("source_system").count().collect()}
-    _check_unique_keys(records)
-    clock.lap("standardise")
-
-    counts = matching.count_comparisons(records, config.model.blocking_rules)
-    upper_bound = matching.check_comparison_budget(counts, config.model.max_comparisons)
-    clock.lap("blocking")
 
     records_by_source = {name: records.filter(F.col("source_system") == name) for name in sorted(by_source)}
     if model_path is None:
