@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 from customer_identity.config import load_config
 from customer_identity.io import read_delta
 from customer_identity.resolution import ResolvePaths
-from customer_identity.runs import RunLedger, table_versions
+from customer_identity.runs import RunLedger, published_versions, read_published, table_versions
 from customer_identity.synthetic.daily import release_days
 from jobs import ingest, resolve
 
@@ -107,6 +107,12 @@ def chain(spark, tiny_run, tmp_path_factory):
             assert "incremental" in log
             seen["after_kill_between_stages"] = table_versions(spark, paths.owned_tables())
             seen["good_before_kills"] = good
+            published = published_versions(spark, paths.run_ledger)
+            seen["records_published_latest_good"] = (
+                read_published(spark, published, "identity_records", paths.identity_records).count(),
+                read_delta(spark, paths.identity_records).count(),
+                read_delta(spark, paths.identity_records, version=good["identity_records"]).count(),
+            )
         assert resolve.main(args + (["--model", model] if i == 0 else [])) == 0
         seen["crosswalks"].append(read_delta(spark, paths.crosswalk).select("record_key", "customer_id").localCheckpoint())
     seen["versions_after_chain"] = table_versions(spark, paths.owned_tables())
@@ -189,6 +195,9 @@ def test_a_run_killed_between_stages_leaves_the_gold_tables_at_their_last_good_v
     assert {t: versions[t] for t in GOLD} == {t: good[t] for t in GOLD}
     # it was killed after writing silver tables: the next run had to restore them
     assert versions["identity_records"] != good["identity_records"]
+    # until then, readers of the published versions see the last good run, not the killed one's records
+    published, latest, last_good = chain["records_published_latest_good"]
+    assert published == last_good != latest
 
 
 def test_a_run_killed_during_a_write_leaves_that_table_at_its_last_good_version(chain):

@@ -15,7 +15,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from customer_identity import analytics
+from customer_identity import analytics, runs
 from customer_identity.bronze import source_row_counts
 from customer_identity.config import Config
 from customer_identity.errors import RowCountMismatch
@@ -97,9 +97,10 @@ def run_analysis(spark: SparkSession, config: Config, masked: bool | None = None
         started = time.monotonic()
         log.info("analyse stage %s took %.1fs", stage, timings[stage])
 
-    customers = read_delta(spark, rp.customers, what="gold.customers")
-    transactions = read_delta(spark, rp.transactions_resolved, what="gold.transactions_resolved")
-    counts = read_delta(spark, rp.customer_counts, what="gold.customer_counts").orderBy(F.desc("computed_at")).first()
+    published = runs.published_versions(spark, rp.run_ledger)  # the last successful resolve, never a half-finished one
+    customers = runs.read_published(spark, published, "customers", rp.customers, what="gold.customers")
+    transactions = runs.read_published(spark, published, "transactions_resolved", rp.transactions_resolved, what="gold.transactions_resolved")
+    counts = runs.read_published(spark, published, "customer_counts", rp.customer_counts, what="gold.customer_counts").orderBy(F.desc("computed_at")).first()
 
     # who: features, RFM and k-means segments
     features = analytics.customer_features(customers, transactions, a).transform(lambda df: analytics.with_rfm(df, a.rfm_bins)).cache()
@@ -155,7 +156,7 @@ def run_analysis(spark: SparkSession, config: Config, masked: bool | None = None
     sweep = [r.asDict() for r in spark.read.format("delta").load(sweep_path).orderBy("threshold").collect()] if delta_exists(spark, sweep_path) else None
     accepted = None
     if delta_exists(spark, rp.match_pairs):
-        accepted = read_delta(spark, rp.match_pairs).filter(F.col("match_probability") >= config.model.match_threshold).count()
+        accepted = runs.read_published(spark, published, "match_pairs", rp.match_pairs).filter(F.col("match_probability") >= config.model.match_threshold).count()
     quarantine = (
         read_delta(spark, config.tables.quarantine).groupBy("source_system", "reason").agg(F.count(F.lit(1)).alias("rows")).orderBy("source_system", "reason")
         if delta_exists(spark, config.tables.quarantine) else None

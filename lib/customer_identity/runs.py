@@ -28,7 +28,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pyspark.sql import Row, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
 from customer_identity.bronze import BATCH
@@ -155,6 +155,21 @@ class RunLedger:
             "labels_version": labels_version, "table_versions": dict(table_versions or {}), "message": message,
         }  # fmt: skip
         write_delta(self.spark.createDataFrame([row], LEDGER_SCHEMA), self.path, mode="append")
+
+
+def published_versions(spark: SparkSession, ledger_path: str) -> dict[str, int]:
+    """Each owned table's version as the latest successful run left it ({} before the first run).
+
+    Readers that must never see a mix of two runs (a run killed between two of its gold
+    commits, until the next run restores them) read every table at these versions.
+    """
+    good = RunLedger(spark, ledger_path).last_good()
+    return dict(good.table_versions) if good is not None else {}
+
+
+def read_published(spark: SparkSession, versions: Mapping[str, int], name: str, path: str, *, what: str = "") -> DataFrame:
+    """The table ``name`` at its published version (the latest, when it has none)."""
+    return read_delta(spark, path, what=what or name, version=versions.get(name))
 
 
 def table_versions(spark: SparkSession, tables: Mapping[str, str]) -> dict[str, int]:
