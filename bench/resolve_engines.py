@@ -79,7 +79,7 @@ def _overlay(work: Path, size: int) -> Path:
     path = root / "overlay.yaml"
     path.write_text(
         f"paths:\n  data_root: {root}/sources\n  output_root: {root}/output\n"
-        f"generator:\n  profile: bench\n  profiles:\n    bench: {{people: {people}, products: 20000}}\n"
+        f"generator:\n  profile: large\n  profiles:\n    large: {{people: {people}, products: 20000}}\n"  # the scale profile, resized
         "monitoring:\n  max_customer_change: 10.0\n  max_match_rate_shift: 10.0\n"
     )
     return path
