@@ -23,6 +23,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from customer_identity.identities import GUEST_SOURCE, IDENTITY_COLUMNS
+from customer_identity.matching import all_present
 
 # the attributes a record is matched on (everything but its key, source, id and time)
 MATCH_ATTRIBUTES = tuple(c for c in IDENTITY_COLUMNS if c not in ("record_key", "source_system", "source_record_id", "record_time"))
@@ -44,14 +45,10 @@ def classify_incoming(incoming: DataFrame, existing: DataFrame) -> DataFrame:
     return out.withColumn("change", change).withColumn("record_time", record_time).drop("_old_time", "_old_hash", "_new_hash")
 
 
-def _all_present(columns: Sequence[str]) -> Column:
-    return reduce(lambda a, b: a & b, [F.col(c).isNotNull() for c in columns], F.lit(True))
-
-
 def blocking_partners(existing: DataFrame, to_score: DataFrame, rules: Sequence[Sequence[str]]) -> DataFrame:
     """Keys of the existing records that share at least one blocking rule's key with a record to score."""
     parts = [
-        existing.filter(_all_present(rule)).join(to_score.filter(_all_present(rule)).select(*rule).distinct(), list(rule), "left_semi").select("record_key")
+        existing.filter(all_present(rule)).join(to_score.filter(all_present(rule)).select(*rule).distinct(), list(rule), "left_semi").select("record_key")
         for rule in rules
     ]
     return reduce(DataFrame.unionByName, parts).distinct()

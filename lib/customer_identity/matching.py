@@ -137,7 +137,8 @@ def build_settings(model: ModelConfig):
 # --------------------------------------------------------------------------- blocking budget
 
 
-def _all_present(columns: Sequence[str]) -> Column:
+def all_present(columns: Sequence[str]) -> Column:
+    """True where every one of ``columns`` is non-null (a record a blocking rule can key on)."""
     cond = F.lit(True)
     for c in columns:
         cond = cond & F.col(c).isNotNull()
@@ -161,7 +162,7 @@ def count_comparisons(records: DataFrame, rules: Sequence[Sequence[str]], new_fl
     """
     out = []
     for rule in rules:
-        keyed = records.filter(_all_present(rule))
+        keyed = records.filter(all_present(rule))
         is_new = F.col(new_flag).cast("long") if new_flag else F.lit(1)
         sizes = keyed.groupBy(*rule).agg(F.count(F.lit(1)).alias("n"), F.sum(is_new).alias("k"))
         old = F.col("n") - F.col("k") if new_flag else F.lit(0)
@@ -224,7 +225,7 @@ def effective_recall(records_by_source: Mapping[str, DataFrame], model: ModelCon
     for df in records_by_source.values():
         has_all_of_a_rule = F.lit(False)
         for rule in model.deterministic_rules:
-            has_all_of_a_rule = has_all_of_a_rule | _all_present(rule)
+            has_all_of_a_rule = has_all_of_a_rule | all_present(rule)
         row = df.agg(F.count("*").alias("n"), F.sum(F.when(has_all_of_a_rule, 1).otherwise(0)).alias("k")).first()
         total += row["n"]
         covered += row["k"] or 0
@@ -328,7 +329,8 @@ def predict_pairs(spark: SparkSession, model: ModelConfig, records_by_source: Ma
         db_api, inputs = _register(spark, model, records_by_source)
         settings = _explainable_settings(model_path)
         rules = [_block_on(r).create_blocking_rule_dict("spark") for r in model.blocking_rules]
-        if any(NEW_FLAG in df.columns for df in records_by_source.values()):
+        only_new = any(NEW_FLAG in df.columns for df in records_by_source.values())
+        if only_new:
             for rule in rules:
                 rule["blocking_rule"] = f"({rule['blocking_rule']}) AND (l.{NEW_FLAG} OR r.{NEW_FLAG})"
         settings["blocking_rules_to_generate_predictions"] = rules
@@ -337,7 +339,7 @@ def predict_pairs(spark: SparkSession, model: ModelConfig, records_by_source: Ma
             for column in tf_columns(model_path):
                 lookup = db_api.register(spark.read.parquet(f"{tf_dir(model_path)}/{column}"), table_name=f"tf_{column}_{uuid.uuid4().hex[:8]}")
                 linker.table_management.register_term_frequency_lookup(lookup, column)
-        elif any(NEW_FLAG in df.columns for df in records_by_source.values()):
+        elif only_new:
             raise ModelTrainingError(f"the model {model_path} has no saved term frequencies ({tf_dir(model_path)}): an incremental run needs them; retrain with a full refresh")
         predictions = linker.inference.predict(threshold_match_probability=threshold).as_spark_dataframe()
         first = [f"{UNIQUE_ID}_l", f"{UNIQUE_ID}_r", "source_dataset_l", "source_dataset_r", *[c for c in PAIR_COLUMNS if c in predictions.columns]]

@@ -173,13 +173,14 @@ def run_resolve(
     if model_path is None and last_good is not None and not full_refresh and last_good.model_path and Path(last_good.model_path).is_file():
         model_path = last_good.model_path
     settings_fp, labels_version = runs.settings_fingerprint(config), _labels_version(spark, paths)
+    current = runs.bronze_batches(spark, config)
     plan = runs.plan_run(
-        last_good, ledger.processed_batches(), runs.bronze_batches(spark, config), full_refresh=full_refresh,
+        last_good, ledger.processed_batches(), current, full_refresh=full_refresh,
         model_fingerprint=monitoring.model_fingerprint(model_path) if model_path else None,
         settings_fingerprint=settings_fp, labels_version=labels_version,
     )  # fmt: skip
     if plan.mode == runs.INCREMENTAL and not matching.has_term_frequencies(model_path):
-        plan = runs.Plan(runs.FULL, "the model has no saved term frequencies, which incremental scoring needs", plan.batches | frozenset(ledger.processed_batches()))
+        plan = runs.Plan(runs.FULL, "the model has no saved term frequencies, which incremental scoring needs", frozenset(current))
     run_time = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     run_id = f"resolve-{run_time:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     log.info("resolve run %s: %s (%s)", run_id, plan.mode, plan.reason)

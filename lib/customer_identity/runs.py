@@ -135,11 +135,11 @@ class RunLedger:
 
     def processed_batches(self) -> set[str]:
         """Batches that some successful run processed (a full run processes all of bronze)."""
-        good = self.last_good()
-        if good is None:
+        rows = self._rows()
+        if rows is None:
             return set()
         # every run since (and including) the last full run contributes its batches
-        rows = self._rows().filter(F.col("status") == "succeeded").orderBy("recorded_at").collect()
+        rows = rows.filter(F.col("status") == "succeeded").orderBy("recorded_at").collect()
         out: set[str] = set()
         for r in rows:
             out = set(r.batches) if r.mode == FULL else out | set(r.batches)
