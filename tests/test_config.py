@@ -53,6 +53,7 @@ def test_unknown_key_names_file_and_key(tmp_path):
         ("trust:\n  review_low: 0.9\n  review_high: 0.5\n", "trust.review_high"),
         ("trust:\n  sweep_thresholds: [0.5, 1.5]\n", "trust.sweep_thresholds"),
         ("trust:\n  calibration_bin_width: 0\n", "trust.calibration_bin_width"),
+        ("model:\n  training:\n    u_num_chunks: 0\n", "model.training.u_num_chunks"),
     ],
 )
 def test_bad_values_are_rejected_with_the_key(tmp_path, yaml_text, key):

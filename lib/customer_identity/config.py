@@ -153,6 +153,7 @@ class ModelConfig:
     deterministic_rules: tuple[tuple[str, ...], ...]
     deterministic_recall: float
     u_max_pairs: int
+    u_num_chunks: int
     em_blocking_rules: tuple[tuple[str, ...], ...]
     em_record_sample_proportion: float
     seed: int
@@ -723,7 +724,7 @@ def _parse_model(v: _Validator, sources: Mapping[str, SourceConfig]) -> ModelCon
         comparisons.append(ComparisonSpec(v.string(spec, "comparison", f"{dotted}.comparison"), tuple(columns), dict(args)))
     t = v.section(
         "model.training",
-        allowed=("deterministic_rules", "deterministic_recall", "u_max_pairs", "em_blocking_rules", "em_record_sample_proportion", "seed"),
+        allowed=("deterministic_rules", "deterministic_recall", "u_max_pairs", "u_num_chunks", "em_blocking_rules", "em_record_sample_proportion", "seed"),
         required=("deterministic_rules", "deterministic_recall", "em_blocking_rules"),
     )
     ms = m.get("spark") or {}
@@ -747,6 +748,7 @@ def _parse_model(v: _Validator, sources: Mapping[str, SourceConfig]) -> ModelCon
         deterministic_rules=_rules(v, t, "deterministic_rules", "model.training.deterministic_rules"),
         deterministic_recall=_probability(v, t, "deterministic_recall", "model.training.deterministic_recall"),
         u_max_pairs=v.integer(t, "u_max_pairs", "model.training.u_max_pairs", minimum=1000) if "u_max_pairs" in t else 1_000_000,
+        u_num_chunks=v.integer(t, "u_num_chunks", "model.training.u_num_chunks", minimum=1) if "u_num_chunks" in t else 1,
         em_blocking_rules=_rules(v, t, "em_blocking_rules", "model.training.em_blocking_rules", minimum=2),
         em_record_sample_proportion=float(em_sample),
         seed=v.integer(t, "seed", "model.training.seed") if "seed" in t else 42,

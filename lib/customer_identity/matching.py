@@ -250,7 +250,7 @@ def train_model(
         linker = Linker(inputs, build_settings(model))
         recall = effective_recall(records_by_source, model)
         linker.training.estimate_probability_two_random_records_match([_block_on(r) for r in model.deterministic_rules], recall=recall)
-        linker.training.estimate_u_using_random_sampling(max_pairs=model.u_max_pairs, seed=model.seed)
+        linker.training.estimate_u_using_random_sampling(max_pairs=model.u_max_pairs, seed=model.seed, num_chunks=model.u_num_chunks)
         trained = 0
         for rule in model.em_blocking_rules:
             try:

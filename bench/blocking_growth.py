@@ -1,0 +1,122 @@
+"""How the blocking rules' comparisons grow with the number of identity records.
+
+For each resolve already done under one of ``--configs`` (populations of different sizes
+from the generator), reads ``silver/identity_records`` and reports per blocking rule: the
+pairs it generates, the pairs it adds beyond the earlier rules (what Splink scores: a pair
+found by an earlier rule is not scored again) and its largest block. Then fits each
+rule's growth exponent (comparisons ~ N^k, least squares on log-log) and projects the
+comparisons at ``--project`` records. Prints the machine, a JSON document and a markdown
+table; ``--out`` writes the JSON too.
+
+    python bench/blocking_growth.py --configs /tmp/bench_engines/n100000/overlay.yaml,/tmp/bench_engines/n300000/overlay.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+
+
+def analyse(config_path: str) -> dict:
+    """Per-rule pair counts of one run's identity records."""
+    from pyspark.sql import functions as F  # noqa: PLC0415
+
+    from customer_identity.config import load_config  # noqa: PLC0415
+    from customer_identity.io import read_delta  # noqa: PLC0415
+    from customer_identity.matching import all_present, count_comparisons  # noqa: PLC0415
+    from customer_identity.spark import build_session  # noqa: PLC0415
+
+    config = load_config("local", config_path)
+    spark = build_session(config)
+    rules = config.model.blocking_rules
+    columns = sorted({c for rule in rules for c in rule})
+    records = read_delta(spark, f"{config.tables.silver}/identity_records").select("record_key", *columns).localCheckpoint(eager=True)
+    n = records.count()
+    counts = count_comparisons(records, rules)
+    rows = []
+    for i, rule in enumerate(rules):
+        left, right = records.alias("l"), records.alias("r")
+        on = [F.col(f"l.{c}") == F.col(f"r.{c}") for c in rule]
+        pairs = left.filter(all_present(rule)).join(right.filter(all_present(rule)), on=on).where(F.col("l.record_key") < F.col("r.record_key"))
+        for earlier in rules[:i]:
+            # a pair an earlier rule generated is scored once, under that rule
+            pairs = pairs.where(~_all_equal(earlier))
+        rows.append({"rule": "+".join(rule), "generated": counts[i].comparisons, "added": pairs.count(), "largest_block": counts[i].largest_block})
+    return {"identity_records": n, "rules": rows, "scored": sum(r["added"] for r in rows)}
+
+
+def _all_equal(columns):
+    from pyspark.sql import functions as F  # noqa: PLC0415
+
+    cond = F.lit(True)
+    for c in columns:
+        cond = cond & F.coalesce(F.col(f"l.{c}") == F.col(f"r.{c}"), F.lit(False))
+    return cond
+
+
+def exponent(points: list[tuple[int, int]]) -> float | None:
+    """Least-squares slope of log(count) on log(records); None with fewer than two usable points."""
+    pts = [(math.log(x), math.log(y)) for x, y in points if x > 0 and y > 0]
+    if len(pts) < 2:
+        return None
+    mx, my = sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts)
+    sxx = sum((p[0] - mx) ** 2 for p in pts)
+    return round(sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx, 2) if sxx else None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", required=True, help="comma-separated overlays of runs at different sizes")
+    parser.add_argument("--project", type=float, default=1e8, help="identity records to project the comparisons to")
+    parser.add_argument("--out")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print("RESULT " + json.dumps(analyse(args.one)), flush=True)
+        return 0
+    import subprocess  # noqa: PLC0415
+
+    sizes = []
+    for path in args.configs.split(","):
+        proc = subprocess.run([sys.executable, __file__, "--configs", path, "--one", path], capture_output=True, text=True, check=False)
+        line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+        if line is None:
+            raise SystemExit(f"blocking analysis of {path} failed (exit {proc.returncode}): {proc.stderr[-800:]}")
+        sizes.append(json.loads(line[7:]))
+    sizes.sort(key=lambda s: s["identity_records"])
+    growth = {}
+    for i, rule in enumerate(sizes[0]["rules"]):
+        k = exponent([(s["identity_records"], s["rules"][i]["added"]) for s in sizes])
+        last = sizes[-1]
+        projected = round(last["rules"][i]["added"] * (args.project / last["identity_records"]) ** k) if k is not None else None
+        growth[rule["rule"]] = {"exponent": k, "projected_added": projected}
+    total_k = exponent([(s["identity_records"], s["scored"]) for s in sizes])
+    result = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "sizes": sizes,
+        "growth": growth,
+        "scored_exponent": total_k,
+        "project_to": args.project,
+        "projected_scored": sum(g["projected_added"] or 0 for g in growth.values()),
+    }
+    print(json.dumps(result, indent=2))
+    header = "| rule | " + " | ".join(f"{s['identity_records']:,}: added (largest block)" for s in sizes) + " | exponent | projected at {:,.0f} |".format(args.project)
+    lines = [header, "|" + "---|" * (len(sizes) + 3)]
+    for i, rule in enumerate(sizes[0]["rules"]):
+        cells = " | ".join(f"{s['rules'][i]['added']:,} ({s['rules'][i]['largest_block']})" for s in sizes)
+        g = growth[rule["rule"]]
+        lines.append(f"| {rule['rule']} | {cells} | {g['exponent']} | {g['projected_added'] or 0:,} |")
+    lines.append("| all rules (scored) | " + " | ".join(f"{s['scored']:,}" for s in sizes) + f" | {total_k} | {result['projected_scored']:,} |")
+    print("\n".join(lines))
+    if args.out:
+        with open(args.out, "w") as fh:
+            json.dump(result, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Time Splink's training and prediction steps on Spark under one setting change at a time.
+
+Runs on the identity records of a resolve already done under ``--config`` (its
+``silver/identity_records``), each variant in a fresh process so JVM warm-up is paid
+alike. Per variant and step: wall seconds and the number of Spark jobs it ran. Prints the
+machine, then one JSON line per variant.
+
+    python bench/matching_levers.py --config my.yaml --variants project,u_ten_chunks,codegen_on
+
+Variants (each changes one thing from the project's configured settings):
+  project          the settings in conf/ as they are
+  u_ten_chunks     u estimated in Splink's default 10 chunks with early stopping
+  em_without_tf    EM iterations ignore term-frequency adjustments
+  codegen_on       whole-stage code generation left on in the matching stage
+  lean_predict     predict without keeping compared values and per-level weights
+  repartition_8    Splink repartitions its intermediate tables into 8 (default: shuffle partitions / 2)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import uuid
+
+VARIANTS = ("project", "u_ten_chunks", "em_without_tf", "codegen_on", "lean_predict", "repartition_8")
+
+
+def measure(config_path: str, variant: str) -> dict:
+    """Train and predict once under ``variant``; seconds and Spark jobs per step."""
+    from pyspark.sql import functions as F  # noqa: PLC0415
+    from splink import Linker, SparkAPI  # noqa: PLC0415
+
+    from customer_identity import matching  # noqa: PLC0415
+    from customer_identity.config import load_config  # noqa: PLC0415
+    from customer_identity.io import read_delta  # noqa: PLC0415
+    from customer_identity.spark import build_session  # noqa: PLC0415
+
+    config = load_config("local", config_path)
+    spark = build_session(config)
+    model = config.model
+    if variant == "u_ten_chunks":
+        model = dataclasses.replace(model, u_num_chunks=10)
+    if variant == "codegen_on":
+        model = dataclasses.replace(model, wholestage_codegen=True)
+    records = read_delta(spark, f"{config.tables.silver}/identity_records").localCheckpoint(eager=True)
+    sources = sorted(r[0] for r in records.select("source_system").distinct().collect())
+    by_source = {s: records.filter(F.col("source_system") == s) for s in sources}
+    status = spark.sparkContext._jsc.sc().statusStore()
+    steps: dict[str, list] = {}
+
+    def step(name, fn):
+        jobs, started = status.jobsList(None).size(), time.monotonic()
+        result = fn()
+        steps[name] = [round(time.monotonic() - started, 1), status.jobsList(None).size() - jobs]
+        return result
+
+    def register():
+        kwargs = {"num_partitions_on_repartition": 8} if variant == "repartition_8" else {}
+        db_api = SparkAPI(spark_session=spark, break_lineage_method=model.break_lineage_method, **kwargs)
+        suffix = uuid.uuid4().hex[:8]
+        return db_api, [db_api.register(df, dataset_display_name=n, table_name=f"{n}_{suffix}") for n, df in by_source.items()]
+
+    model_path = f"{config.paths.output_root}/_bench_levers/{variant}/splink_model.json"
+    with matching.splink_spark_settings(spark, model):
+        _db_api, inputs = step("register", register)
+        linker = step("linker", lambda: Linker(inputs, matching.build_settings(model)))
+        recall = step("recall", lambda: matching.effective_recall(by_source, model))
+        rules = [matching._block_on(r) for r in model.deterministic_rules]
+        step("prior", lambda: linker.training.estimate_probability_two_random_records_match(rules, recall=recall))
+        step("u", lambda: linker.training.estimate_u_using_random_sampling(max_pairs=model.u_max_pairs, seed=model.seed, num_chunks=model.u_num_chunks))
+        for rule in model.em_blocking_rules:
+            try:
+                step(
+                    "em_" + "+".join(rule),
+                    lambda rule=rule: linker.training.estimate_parameters_using_expectation_maximisation(
+                        matching._block_on(rule), record_sample_proportion=model.em_record_sample_proportion, estimate_without_term_frequencies=variant == "em_without_tf"
+                    ),
+                )
+            except ValueError:
+                steps["em_" + "+".join(rule)] = "discarded"
+        os.makedirs(os.path.dirname(model_path), exist_ok=True)
+        linker.misc.save_model_to_json(model_path, overwrite=True)
+        for column in matching.tf_columns(model_path):
+            linker.table_management.compute_tf_table(column).as_spark_dataframe().write.mode("overwrite").parquet(f"{matching.tf_dir(model_path)}/{column}")
+    if variant == "lean_predict":
+        keep = matching._explainable_settings
+        matching._explainable_settings = lambda p: {**keep(p), "retain_matching_columns": False, "retain_intermediate_calculation_columns": False}
+    if variant == "repartition_8":
+        matching._register = lambda spark_, model_, by_source_: register()
+    pairs = step("predict", lambda: matching.predict_pairs(spark, model, by_source, model_path, model.predict_threshold))
+    return {"variant": variant, "identity_records": records.count(), "pairs_kept": pairs.count(), "steps": steps,
+            "train_seconds": round(sum(v[0] for k, v in steps.items() if k not in ("predict",) and isinstance(v, list)), 1)}  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print("RESULT " + json.dumps(measure(args.config, args.one)), flush=True)
+        return 0
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}, config {args.config}", flush=True)
+    for variant in args.variants.split(","):
+        if variant not in VARIANTS:
+            raise SystemExit(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
+        proc = subprocess.run([sys.executable, __file__, "--config", args.config, "--one", variant], capture_output=True, text=True, check=False)
+        line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+        print(line[7:] if line else json.dumps({"variant": variant, "failed": proc.returncode, "stderr": proc.stderr[-500:]}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
