@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 
+import pytest
 from chispa import assert_df_equality
 
 from customer_identity.config import SurvivorshipConfig
-from customer_identity.golden import customer_counts, customer_summary, resolve_transactions, survive
+from customer_identity.golden import ATTRIBUTE_SOURCES, customer_counts, customer_summary, resolve_transactions, survive
 
 RECORD_SCHEMA = (
     "customer_id string, record_key string, source_system string, source_record_id string, record_time timestamp, "
@@ -44,6 +46,59 @@ def test_survivorship_rules_and_provenance(spark):
         "phone string, phone_from string, address_line_1 string, city string, postcode string",
     )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def _oracle(rows: list[tuple], rules: dict[str, str], priority: tuple[str, ...]) -> dict[str, dict[str, tuple]]:
+    """Survivorship by plain sorting in Python: customer -> attribute -> (value, source)."""
+    columns = RECORD_SCHEMA.replace(",", "").split()[::2]
+    records = [dict(zip(columns, row)) for row in rows]
+    prio = lambda r: priority.index(r["source_system"]) if r["source_system"] in priority else len(priority)  # noqa: E731
+    recent = lambda r: (r["record_time"] is None, -(r["record_time"].timestamp() if r["record_time"] else 0))  # noqa: E731
+    out: dict[str, dict[str, tuple]] = {}
+    for customer in {r["customer_id"] for r in records}:
+        mine = [r for r in records if r["customer_id"] == customer]
+        out[customer] = {}
+        for attr, (column, style) in ATTRIBUTE_SOURCES.items():
+            cands = [r for r in mine if r[column] is not None]
+            freq = lambda r, column=column, cands=cands: sum(1 for c in cands if c[column] == r[column])  # noqa: E731
+            key = {
+                "source_priority": lambda r: (prio(r), recent(r), r["record_key"]),
+                "most_recent": lambda r: (recent(r), prio(r), r["record_key"]),
+                "most_frequent": lambda r, freq=freq: (-freq(r), prio(r), recent(r), r["record_key"]),
+            }[rules[attr]]
+            if not cands:
+                out[customer][attr] = (None, None)
+                continue
+            best = min(cands, key=key)
+            value = best[column]
+            if style == "title":
+                value = " ".join(w.capitalize() for w in value.split(" "))
+            out[customer][attr] = (value, f"{best['source_system']}:{best['source_record_id']}")
+    return out
+
+
+@pytest.mark.parametrize("seed", [3, 17, 2026])
+def test_survivorship_matches_a_sorting_oracle_on_random_records(spark, seed):
+    rng = random.Random(seed)
+    print(f"survivorship oracle seed {seed}")
+    maybe = lambda values: rng.choice([*values, None])  # noqa: E731
+    times = [T(2026, 10, d) for d in (1, 5, 5, 9)] + [None]  # equal times force the later tie-breaks
+    rows = []
+    for i in range(300):
+        source = rng.choice(["platform", "crm", "guest", "legacy"])  # "legacy" is not in the priority list
+        rows.append((
+            f"C{rng.randrange(40)}", f"{source}:{i:04d}", source, str(i), rng.choice(times),
+            maybe(["anne", "ann", "mary jo"]), maybe(["smith", "smyth"]), maybe(["a@x.com", "b@y.org"]), maybe(["+447700900001", "+447700900002"]),
+            maybe([dt.date(1980, 1, 2), dt.date(1981, 3, 4)]), maybe(["1 high st", "2 low rd"]), maybe(["leeds", "new york"]), maybe(["LS1 1AA", "YO1 1AA"]),
+        ))  # fmt: skip
+    rules = {attr: rng.choice(["source_priority", "most_recent", "most_frequent"]) for attr in ATTRIBUTE_SOURCES}
+    priority = ("platform", "crm", "guest")
+    got = survive(spark.createDataFrame(rows, RECORD_SCHEMA), SurvivorshipConfig(priority, rules)).collect()
+    expected = _oracle(rows, rules, priority)
+    assert len(got) == len(expected)
+    for row in got:
+        for attr in ATTRIBUTE_SOURCES:
+            assert (row[attr], row[f"{attr}_from"]) == expected[row.customer_id][attr], (seed, row.customer_id, attr, rules[attr])
 
 
 def test_transactions_keep_every_row_and_summary_counts(spark):

@@ -52,26 +52,39 @@ def survive(records_with_ids: DataFrame, config: SurvivorshipConfig) -> DataFram
     ``most_recent`` (latest record time, then priority) or ``most_frequent`` (value seen in
     most records, then priority, then most recent). Ties end on the record key, so the
     result is deterministic.
+
+    Every attribute is chosen in one aggregation: each record's candidate value is a
+    struct whose leading fields are the rule's sort keys (ascending, nulls last), and the
+    smallest struct per customer wins.
     """
     base = records_with_ids.withColumn("_prio", _priority(F.col("source_system"), config.source_priority))
-    customers = base.select("customer_id").distinct()
-    for attr, (column, style) in ATTRIBUTE_SOURCES.items():
+    # latest first, records without a time after every timed one
+    recent = F.coalesce(-F.unix_micros(F.col("record_time")), F.lit(2**63 - 1))
+    picks = []
+    for attr, (column, _) in ATTRIBUTE_SOURCES.items():
         rule = config.rules[attr]
-        cand = base.filter(F.col(column).isNotNull()).withColumn("_freq", F.count("*").over(Window.partitionBy("customer_id", column)))
-        recent = F.col("record_time").desc_nulls_last()
-        order = {
+        if rule == "most_frequent":
+            base = base.withColumn(f"_freq_{attr}", F.count("*").over(Window.partitionBy("customer_id", column)))
+        keys = {
             "source_priority": [F.col("_prio"), recent],
             "most_recent": [recent, F.col("_prio")],
-            "most_frequent": [F.col("_freq").desc(), F.col("_prio"), recent],
+            "most_frequent": [-F.col(f"_freq_{attr}"), F.col("_prio"), recent],
         }[rule] + [F.col("record_key")]
-        ranked = cand.withColumn("_rank", F.row_number().over(Window.partitionBy("customer_id").orderBy(*order))).filter("_rank = 1")
-        chosen = ranked.select(
-            "customer_id",
-            _present(F.col(column), style).alias(attr),
-            F.concat_ws(":", "source_system", "source_record_id").alias(f"{attr}_from"),
+        candidate = F.struct(
+            *[k.alias(f"k{i}") for i, k in enumerate(keys)],
+            F.col(column).alias("value"),
+            F.concat_ws(":", "source_system", "source_record_id").alias("source"),
         )
-        customers = customers.join(chosen, "customer_id", "left")
-    return customers
+        picks.append(F.min(F.when(F.col(column).isNotNull(), candidate)).alias(f"_pick_{attr}"))
+    chosen = base.groupBy("customer_id").agg(*picks)
+    return chosen.select(
+        "customer_id",
+        *[
+            c
+            for attr, (_, style) in ATTRIBUTE_SOURCES.items()
+            for c in (_present(F.col(f"_pick_{attr}.value"), style).alias(attr), F.col(f"_pick_{attr}.source").alias(f"{attr}_from"))
+        ],
+    )
 
 
 def customer_summary(records_with_ids: DataFrame, transactions_resolved: DataFrame, sources: list[str]) -> DataFrame:
