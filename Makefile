@@ -7,7 +7,7 @@ PROFILE ?= small
 STAMP := $(VENV)/.installed
 JARS_STAMP := .ivy2/.resolved
 
-.PHONY: venv jars test test-fast demo lint generate ingest package clean
+.PHONY: venv jars test test-fast demo lint generate ingest package bench clean
 
 venv: $(STAMP)
 
@@ -41,6 +41,15 @@ ingest: venv jars
 
 demo: venv jars
 	$(PY) -m jobs.pipeline --env $(ENV) --profile $(PROFILE)
+
+# The performance benchmark (about an hour on 2 cores): the resolve stage against Splink's
+# Spark and DuckDB runs at each size, then how the blocking rules' comparisons grow.
+BENCH_SIZES ?= 100000,300000,1000000
+BENCH_WORK ?= build/bench
+bench: venv jars
+	$(PY) bench/resolve_engines.py --sizes $(BENCH_SIZES) --work $(BENCH_WORK)
+	$(PY) bench/blocking_growth.py --out $(BENCH_WORK)/blocking_growth.json \
+		--configs $$(echo $(BENCH_SIZES) | tr ',' '\n' | sed 's#.*#$(BENCH_WORK)/n&/overlay.yaml#' | paste -sd, -)
 
 # Cluster artefacts: the wheel (jobs, package, conf, console commands) and a zip for spark-submit --py-files.
 package: venv

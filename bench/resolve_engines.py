@@ -22,7 +22,9 @@ process tree (driver and its JVM), and the ratios a/b and a/c. The figures go to
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import math
 import os
 import platform
 import subprocess
@@ -172,11 +174,17 @@ def main() -> int:
         splink_baseline(*args.baseline)
         return 0
 
-    work = Path(args.work)
+    work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     py = sys.executable
-    results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // 2**30} GiB",
-               "python": platform.python_version(), "sizes": {}}  # fmt: skip
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // 2**30} GiB"
+    # engines not run this time keep their last figures (same work directory, same machine)
+    previous = work / "resolve_engines.json"
+    results = json.loads(previous.read_text()) if previous.exists() else {}
+    if results.get("machine") != machine:
+        results = {}
+    results.update({"machine": machine, "python": platform.python_version()})
+    results.setdefault("sizes", {})
     for size in [int(s) for s in args.sizes.split(",")]:
         overlay = _overlay(work, size)
         root = overlay.parent
@@ -184,7 +192,7 @@ def main() -> int:
         if not (root / "output/bronze/transactions").exists():
             _run([py, "-m", "jobs.generate_sources", *common], root / "generate.log")
             _run([py, "-m", "jobs.ingest", *common], root / "ingest.log")
-        row: dict = {}
+        row: dict = results["sizes"].get(str(size), {})
         if "ours" in args.engines:
             wall, peak = _run([py, "-m", "jobs.resolve", *common, "--full-refresh"], root / "ours.log")
             row["ours"] = {"wall_seconds": wall, "peak_rss_gb": round(peak / 2**30, 2), **_last_metrics(overlay)}
@@ -198,7 +206,7 @@ def main() -> int:
             for engine in ("splink_spark", "splink_duckdb"):
                 if engine in row:
                     row[f"ours_over_{engine}"] = round(row["ours"]["wall_seconds"] / row[engine]["wall_seconds"], 2)
-        results["sizes"][size] = row
+        results["sizes"][str(size)] = row
         (work / "resolve_engines.json").write_text(json.dumps(results, indent=2))
         print(json.dumps({size: row}, indent=2), flush=True)
     (work / "resolve_engines.md").write_text(_markdown(results))
@@ -238,11 +246,20 @@ def _markdown(results: dict) -> str:
         st = r["stage_seconds"]
         return f"{r['wall_seconds']} s ({st.get('train', 0)} / {st.get('predict', 0)} / {st.get('cluster', 0)}), {r['peak_rss_gb']} GB"
 
-    for size, row in results["sizes"].items():
-        n = row.get("ours", {}).get("identity_records", size)
+    for size, row in sorted(results["sizes"].items(), key=lambda item: int(item[0])):
+        n = row.get("ours", {}).get("identity_records", int(size))
         lines.append(f"| {n:,} | {cell(row.get('ours'))} | {cell(row.get('splink_spark'))} | {cell(row.get('splink_duckdb'))} | "
                      f"{row.get('ours_over_splink_spark', '')} | {row.get('ours_over_splink_duckdb', '')} |")  # fmt: skip
+    ours = sorted((r["ours"]["identity_records"], r["ours"]["wall_seconds"]) for r in results["sizes"].values() if "ours" in r)
+    if len(ours) >= 2:
+        steps = [f"{a[0]:,} -> {b[0]:,}: N^{growth_exponent(a, b):.2f}" for a, b in itertools.pairwise(ours)]
+        lines += ["", f"Growth of (a)'s wall time: {'; '.join(steps)}; overall N^{growth_exponent(ours[0], ours[-1]):.2f}."]
     return "\n".join(lines) + "\n"
+
+
+def growth_exponent(small: tuple[float, float], large: tuple[float, float]) -> float:
+    """k in time ~ N^k between two (records, seconds) points."""
+    return math.log(large[1] / small[1]) / math.log(large[0] / small[0])
 
 
 if __name__ == "__main__":

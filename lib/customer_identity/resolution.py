@@ -277,7 +277,8 @@ def _resolve_full(
         log.info("review labels applied: %d pairs", labels.count())
     clock.lap("predict")
 
-    clusters = clustering.cluster_records(spark, records, pairs, config.model.match_threshold, config.clustering)
+    # materialised: the clusters and the id history are both written from it
+    clusters = clustering.cluster_records(spark, records, pairs, config.model.match_threshold, config.clustering).localCheckpoint(eager=True)
     clusters, history = ids.assign_customer_ids(clusters, previous, run_id, F.lit(run_time))
     write_delta(clusters, paths.clusters)
     clusters = read_delta(spark, paths.clusters)
@@ -360,7 +361,7 @@ def _resolve_incremental(
     edges = incremental.pairs_within(all_pairs, regroup)
     if labels is not None:
         edges = review.apply_labels(edges, incremental.pairs_within(labels, regroup))
-    clusters = clustering.cluster_records(spark, regroup, edges, threshold, config.clustering)
+    clusters = clustering.cluster_records(spark, regroup, edges, threshold, config.clustering).localCheckpoint(eager=True)
     clusters, history = ids.assign_customer_ids(clusters, _previous_crosswalk(spark, paths), run_id, F.lit(run_time))
     clusters = clusters.localCheckpoint(eager=True)
     upsert_delta(clusters, paths.clusters, ["record_key"])
