@@ -29,7 +29,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, Row, SparkSession
-from pyspark.sql import functions as F
 
 from customer_identity.bronze import BATCH
 from customer_identity.config import Config
@@ -117,32 +116,31 @@ class RunLedger:
 
     def __init__(self, spark: SparkSession, path: str):
         self.spark, self.path = spark, path
+        self._cache: list[Row] | None = None
 
-    def _rows(self):
-        if not delta_exists(self.spark, self.path):
-            return None
-        return read_delta(self.spark, self.path, what="meta.resolve_runs")
+    def _rows(self) -> list[Row]:
+        """Every ledger row, oldest first, read once (one row per run) until the next record."""
+        if self._cache is None:
+            exists = delta_exists(self.spark, self.path)
+            self._cache = read_delta(self.spark, self.path, what="meta.resolve_runs").orderBy("recorded_at").collect() if exists else []
+        return self._cache
 
     def last_good(self) -> Row | None:
-        rows = self._rows()
-        return None if rows is None else rows.filter(F.col("status") == "succeeded").orderBy(F.desc("recorded_at")).first()
+        good = [r for r in self._rows() if r.status == "succeeded"]
+        return good[-1] if good else None
 
     def unfinished(self) -> Row | None:
         """The latest run when it neither succeeded nor failed cleanly (killed, or its restore failed)."""
         rows = self._rows()
-        last = None if rows is None else rows.orderBy(F.desc("recorded_at")).first()
-        return last if last is not None and last.status == "started" else None
+        return rows[-1] if rows and rows[-1].status == "started" else None
 
     def processed_batches(self) -> set[str]:
         """Batches that some successful run processed (a full run processes all of bronze)."""
-        rows = self._rows()
-        if rows is None:
-            return set()
         # every run since (and including) the last full run contributes its batches
-        rows = rows.filter(F.col("status") == "succeeded").orderBy("recorded_at").collect()
         out: set[str] = set()
-        for r in rows:
-            out = set(r.batches) if r.mode == FULL else out | set(r.batches)
+        for r in self._rows():
+            if r.status == "succeeded":
+                out = set(r.batches) if r.mode == FULL else out | set(r.batches)
         return out
 
     def record(self, run_id: str, status: str, plan: Plan, *, model_path: str | None = None, model_fingerprint: str | None = None,
@@ -155,6 +153,7 @@ class RunLedger:
             "labels_version": labels_version, "table_versions": dict(table_versions or {}), "message": message,
         }  # fmt: skip
         write_delta(self.spark.createDataFrame([row], LEDGER_SCHEMA), self.path, mode="append")
+        self._cache = None
 
 
 def published_versions(spark: SparkSession, ledger_path: str) -> dict[str, int]:
