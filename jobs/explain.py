@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in evidence.collect():
                 if (r.record_key_l, r.record_key_r) != current:
                     current = (r.record_key_l, r.record_key_r)
-                    verdict = "linked" if r.accepted else "not linked"
+                    verdict = "linked" if r.accepted else "not linked: held back by the link guard" if r.link_guarded else "not linked"
                     print(f"  {r.record_key_l} ~ {r.record_key_r}: p={r.match_probability:.4f} weight {r.match_weight:+.2f} ({verdict})")
                 print(f"      {r.comparison:<16} {r.level or '':<60} {r.weight:+.2f}{f' (tf {r.tf_adjustment:+.2f})' if r.tf_adjustment else ''}")
             print(f"written: {path}")

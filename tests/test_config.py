@@ -54,6 +54,9 @@ def test_unknown_key_names_file_and_key(tmp_path):
         ("trust:\n  sweep_thresholds: [0.5, 1.5]\n", "trust.sweep_thresholds"),
         ("trust:\n  calibration_bin_width: 0\n", "trust.calibration_bin_width"),
         ("model:\n  training:\n    u_num_chunks: 0\n", "model.training.u_num_chunks"),
+        ("model:\n  link_guard:\n    unless_equal: [email_std, loyalty_card]\n", "model.link_guard.unless_equal[1]"),
+        ("model:\n  link_guard:\n    max_probability: 1.0\n", "model.link_guard.max_probability"),
+        ("model:\n  link_guard:\n    levels: []\n", "model.link_guard.levels"),
     ],
 )
 def test_bad_values_are_rejected_with_the_key(tmp_path, yaml_text, key):

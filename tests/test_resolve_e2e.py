@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 
@@ -9,9 +10,9 @@ import pytest
 from personal_data import assert_no_personal_data_logged, personal_values
 from pyspark.sql import functions as F
 
-from customer_identity.config import load_config
+from customer_identity.config import ConfigError, load_config
 from customer_identity.identities import IDENTITY_COLUMNS
-from customer_identity.matching import predict_pairs
+from customer_identity.matching import guarded_levels, predict_pairs
 from jobs import assess, explain, resolve, review
 
 pytestmark = pytest.mark.slow
@@ -100,14 +101,29 @@ def test_two_records_compared_end_to_end(spark, run):
     crm = [
         rec("crm:A", "crm", "bob", "robert", "hughs", None, "+447700900001", d(1971, 3, 4), "CF10 1AA", "12 castle rd"),
         rec("crm:B", "crm", "samuel", "samuel", "okafor", None, "+447700900004", d(1992, 9, 9), "LS6 2BB", "4 hill st"),
+        rec("crm:C", "crm", "susan", "susan", "hughes", None, None, None, "CF10 1AA", "12 castle rd"),  # his wife: nothing but surname and home
     ]
     records = {"platform": spark.createDataFrame(platform, schema), "crm": spark.createDataFrame(crm, schema)}
     pairs = predict_pairs(spark, config.model, records, str(root / "output/model/splink_model.json"), threshold=0.0)
-    prob = {(r.record_key_l, r.record_key_r): r.match_probability for r in pairs.collect()}
+    rows = pairs.collect()
+    prob = {(r.record_key_l, r.record_key_r): r.match_probability for r in rows}
     prob.update({(b, a): p for (a, b), p in list(prob.items())})
     print(prob)
     assert prob[("crm:A", "platform:1")] > 0.95
     assert prob.get(("crm:B", "platform:2"), 0.0) < 0.5
+    wife = next(r for r in rows if {r.record_key_l, r.record_key_r} == {"crm:C", "platform:1"})
+    assert wife.link_guarded and wife.match_probability <= config.model.link_guard.max_probability < wife.model_match_probability
+
+
+def test_link_guard_levels_are_checked_against_the_saved_model(run):
+    root, overlay, _ = run
+    config = load_config("local", overlay)
+    model_path = str(root / "output/model/splink_model.json")
+    assert len(set(guarded_levels(model_path, config.model.link_guard))) == len(config.model.link_guard.levels)
+    wrong = dataclasses.replace(config.model.link_guard, levels=("same surname only", "surname only"))
+    with pytest.raises(ConfigError) as err:
+        guarded_levels(model_path, wrong)
+    assert "'surname only'" in str(err.value) and "same first name only" in str(err.value)
 
 
 def test_too_many_comparisons_refuses_to_run(run, tmp_path, capsys):

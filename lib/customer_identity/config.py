@@ -144,6 +144,21 @@ class ComparisonSpec:
 
 
 @dataclass(frozen=True)
+class LinkGuard:
+    """Pairs the model's probability alone may not link.
+
+    A pair whose ``comparison`` falls on one of ``levels`` (labels of the saved model's
+    levels) is linked only when one of ``unless_equal`` holds the same value on both sides;
+    otherwise its match probability is capped at ``max_probability``.
+    """
+
+    comparison: str
+    levels: tuple[str, ...]
+    unless_equal: tuple[str, ...]
+    max_probability: float
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     account_source: str
     link_type: str
@@ -161,6 +176,7 @@ class ModelConfig:
     match_threshold: float
     break_lineage_method: str
     wholestage_codegen: bool
+    link_guard: LinkGuard | None = None
 
 
 @dataclass(frozen=True)
@@ -360,7 +376,8 @@ class _Validator:
     def _file_for(self, dotted: str) -> str:
         parts = dotted.split(".")
         while parts:
-            found = self.origin.get(".".join(parts))
+            key = ".".join(parts)
+            found = self.origin.get(key) or self.origin.get(re.sub(r"\[\d+\]$", "", key))  # list items: the list's file
             if found:
                 return found
             parts.pop()
@@ -698,7 +715,7 @@ def _parse_model(v: _Validator, sources: Mapping[str, SourceConfig]) -> ModelCon
     m = v.section(
         "model",
         allowed=("account_source", "link_type", "comparisons", "blocking_rules", "max_comparisons", "training",
-                 "predict_threshold", "match_threshold", "spark"),
+                 "predict_threshold", "match_threshold", "link_guard", "spark"),
         required=("account_source", "comparisons", "blocking_rules", "training", "predict_threshold", "match_threshold"),
     )  # fmt: skip
     account_source = v.string(m, "account_source", "model.account_source")
@@ -757,6 +774,27 @@ def _parse_model(v: _Validator, sources: Mapping[str, SourceConfig]) -> ModelCon
         break_lineage_method=v.string(ms, "break_lineage_method", "model.spark.break_lineage_method", choices=("parquet", "persist", "checkpoint"), optional=True)
         or "parquet",
         wholestage_codegen=codegen,
+        link_guard=_parse_link_guard(v, {c for spec in comparisons for c in spec.columns}) if m.get("link_guard") is not None else None,
+    )
+
+
+def _parse_link_guard(v: _Validator, compared: set[str]) -> LinkGuard:
+    keys = ("comparison", "levels", "unless_equal", "max_probability")
+    g = v.section("model.link_guard", allowed=keys, required=keys)
+    lists = {}
+    for key in ("levels", "unless_equal"):
+        value = g[key]
+        if not isinstance(value, list) or not value or not all(isinstance(x, str) and x for x in value):
+            raise v.error(f"model.link_guard.{key}", "a non-empty list of strings", value)
+        lists[key] = tuple(value)
+    for i, column in enumerate(lists["unless_equal"]):
+        if column not in compared:  # only compared columns are kept beside each scored pair
+            raise v.error(f"model.link_guard.unless_equal[{i}]", f"a column of model.comparisons {sorted(compared)}", column)
+    return LinkGuard(
+        comparison=v.string(g, "comparison", "model.link_guard.comparison"),
+        levels=lists["levels"],
+        unless_equal=lists["unless_equal"],
+        max_probability=_probability(v, g, "max_probability", "model.link_guard.max_probability"),
     )
 
 

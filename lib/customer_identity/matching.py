@@ -19,7 +19,7 @@ from pathlib import Path
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from customer_identity.config import ConfigError, ModelConfig
+from customer_identity.config import ConfigError, LinkGuard, ModelConfig
 from customer_identity.errors import CustomerIdentityError
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def person_name_comparison(
     levels += [
         cll.ExactMatchLevel(surname_col).configure(tf_adjustment_column=surname_col, label_for_charts="same surname only"),
         cll.ExactMatchLevel(first_col).configure(tf_adjustment_column=first_col, label_for_charts="same first name only"),
-        cll.ElseLevel(),
+        cll.ElseLevel().configure(label_for_charts="no name in common"),
     ]
     return _comparison_library().CustomComparison(output_column_name="name", comparison_description="first name and surname", comparison_levels=levels)
 
@@ -299,7 +299,7 @@ def has_term_frequencies(model_path: str) -> bool:
     return all(Path(tf_dir(model_path), c).is_dir() for c in tf_columns(model_path))
 
 
-PAIR_COLUMNS = ("match_weight", "match_probability", "match_key")
+PAIR_COLUMNS = ("match_weight", "match_probability", "model_match_probability", "link_guarded", "match_key")
 
 
 def _explainable_settings(model_path: str) -> dict:
@@ -342,11 +342,48 @@ def predict_pairs(spark: SparkSession, model: ModelConfig, records_by_source: Ma
         elif only_new:
             raise ModelTrainingError(f"the model {model_path} has no saved term frequencies ({tf_dir(model_path)}): an incremental run needs them; retrain with a full refresh")
         predictions = linker.inference.predict(threshold_match_probability=threshold).as_spark_dataframe()
+        if model.link_guard is not None:
+            predictions = with_link_guard(predictions, model.link_guard, guarded_levels(model_path, model.link_guard))
         first = [f"{UNIQUE_ID}_l", f"{UNIQUE_ID}_r", "source_dataset_l", "source_dataset_r", *[c for c in PAIR_COLUMNS if c in predictions.columns]]
         pairs = predictions.select(*first, *[c for c in predictions.columns if c not in first])
         # materialise while Splink's settings are in force: later stages read a plain table
         return pairs.localCheckpoint(eager=True)
 
+
+
+# --------------------------------------------------------------------------- link guard
+
+
+def guarded_levels(model_path: str, guard: LinkGuard) -> list[int]:
+    """The gamma values of the saved model's levels that ``guard`` names, by label."""
+    levels = {label: gamma for comparison, gamma, label in level_labels(model_path) if comparison == guard.comparison}
+    if not levels:
+        comparisons = sorted({c for c, _, _ in level_labels(model_path)})
+        raise ConfigError(f"model.link_guard.comparison: '{guard.comparison}' is not a comparison of the model {model_path}; it has {comparisons}")
+    missing = [label for label in guard.levels if label not in levels]
+    if missing:
+        raise ConfigError(f"model.link_guard.levels: {missing} are not levels of comparison '{guard.comparison}' in {model_path}; its levels are {sorted(levels)}")
+    return [levels[label] for label in guard.levels]
+
+
+def with_link_guard(pairs: DataFrame, guard: LinkGuard, gammas: Sequence[int]) -> DataFrame:
+    """Cap the match probability of pairs the guard holds back; keep Splink's own beside it.
+
+    A pair is held back (``link_guarded``) when its guarded comparison is on one of
+    ``gammas`` and none of ``guard.unless_equal`` agrees exactly (a null on either side is
+    no agreement). Its ``match_probability`` becomes at most ``guard.max_probability``;
+    ``model_match_probability`` keeps the model's value for explanations.
+    """
+    agrees = F.lit(False)
+    for column in guard.unless_equal:
+        agrees = agrees | F.coalesce(F.col(f"{column}_l") == F.col(f"{column}_r"), F.lit(False))
+    guarded = F.coalesce(F.col(f"gamma_{guard.comparison}").isin(*gammas), F.lit(False)) & ~agrees
+    p = F.col("match_probability")
+    return (
+        pairs.withColumn("model_match_probability", p)
+        .withColumn("link_guarded", guarded)
+        .withColumn("match_probability", F.when(guarded, F.least(p, F.lit(guard.max_probability))).otherwise(p))
+    )
 
 
 # --------------------------------------------------------------------------- explanation

@@ -1,0 +1,41 @@
+"""The link guard: pairs with unrelated first names need an exact identifier to be linked."""
+
+from __future__ import annotations
+
+from chispa import assert_df_equality
+
+from customer_identity.config import LinkGuard
+from customer_identity.matching import with_link_guard
+
+GUARD = LinkGuard(comparison="name", levels=("same surname only",), unless_equal=("email_std", "phone_e164"), max_probability=0.05)
+SAME_SURNAME_ONLY = 2  # the gamma value the guard's level label stands for in this test
+SCHEMA = "record_key_l string, record_key_r string, gamma_name int, email_std_l string, email_std_r string, phone_e164_l string, phone_e164_r string, match_probability double"
+
+
+def test_guard_caps_weak_name_pairs_without_an_agreeing_identifier(spark):
+    pairs = spark.createDataFrame(
+        [
+            ("a", "b", 2, None, None, None, None, 0.99),  # relatives at one address, nothing else known: capped
+            ("c", "d", 2, "x@example.com", "x@example.com", None, None, 0.99),  # same mailbox: kept
+            ("e", "f", 2, "x@example.com", "y@example.com", "+44", "+44", 0.97),  # same phone: kept
+            ("g", "h", 2, "x@example.com", "y@example.com", None, "+44", 0.98),  # both disagree or missing: capped
+            ("i", "j", 7, None, None, None, None, 0.99),  # names agree: not the guard's business
+            ("k", "l", 2, None, None, None, None, 0.01),  # already below the cap: unchanged
+            ("m", "n", None, None, None, None, None, 0.6),  # no level at all (null row)
+        ],
+        SCHEMA,
+    )
+    out = with_link_guard(pairs, GUARD, [SAME_SURNAME_ONLY]).select("record_key_l", "link_guarded", "match_probability", "model_match_probability")
+    expected = spark.createDataFrame(
+        [
+            ("a", True, 0.05, 0.99),
+            ("c", False, 0.99, 0.99),
+            ("e", False, 0.97, 0.97),
+            ("g", True, 0.05, 0.98),
+            ("i", False, 0.99, 0.99),
+            ("k", True, 0.01, 0.01),
+            ("m", False, 0.6, 0.6),
+        ],
+        "record_key_l string, link_guarded boolean, match_probability double, model_match_probability double",
+    )
+    assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
