@@ -54,8 +54,8 @@ def main() -> int:
         overlay.write_text(
             f"paths: {{data_root: {root}/sources, output_root: {root}/output}}\ngenerator: {{profile: {args.profile}, seed: {seed}}}\n"
         )
-        _job("jobs.pipeline", overlay, "--profile", args.profile)
-        _job("jobs.assess", overlay)
+        for module in ("jobs.generate_sources", "jobs.ingest", "jobs.resolve", "jobs.evaluate", "jobs.assess"):
+            _job(module, overlay)
         _job("jobs.review", overlay, "--simulate-from-truth")
         _job("jobs.assess", overlay)
         gold = root / "output" / "gold"

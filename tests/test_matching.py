@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from chispa import assert_df_equality
 
 from customer_identity.config import LinkGuard
@@ -9,33 +11,36 @@ from customer_identity.matching import with_link_guard
 
 GUARD = LinkGuard(comparison="name", levels=("same surname only",), unless_equal=("email_std", "phone_e164"), max_probability=0.05)
 SAME_SURNAME_ONLY = 2  # the gamma value the guard's level label stands for in this test
-SCHEMA = "record_key_l string, record_key_r string, gamma_name int, email_std_l string, email_std_r string, phone_e164_l string, phone_e164_r string, match_probability double"
+CAPPED = math.log2(0.05 / 0.95)  # the match weight of the capped probability
+SCHEMA = "record_key_l string, record_key_r string, gamma_name int, email_std_l string, email_std_r string, phone_e164_l string, phone_e164_r string, match_probability double, match_weight double"
 
 
 def test_guard_caps_weak_name_pairs_without_an_agreeing_identifier(spark):
     pairs = spark.createDataFrame(
         [
-            ("a", "b", 2, None, None, None, None, 0.99),  # relatives at one address, nothing else known: capped
-            ("c", "d", 2, "x@example.com", "x@example.com", None, None, 0.99),  # same mailbox: kept
-            ("e", "f", 2, "x@example.com", "y@example.com", "+44", "+44", 0.97),  # same phone: kept
-            ("g", "h", 2, "x@example.com", "y@example.com", None, "+44", 0.98),  # both disagree or missing: capped
-            ("i", "j", 7, None, None, None, None, 0.99),  # names agree: not the guard's business
-            ("k", "l", 2, None, None, None, None, 0.01),  # already below the cap: unchanged
-            ("m", "n", None, None, None, None, None, 0.6),  # no level at all (null row)
+            ("a", "b", 2, None, None, None, None, 0.99, 6.6),  # relatives at one address, nothing else known: capped
+            ("c", "d", 2, "x@example.com", "x@example.com", None, None, 0.99, 6.6),  # same mailbox: kept
+            ("e", "f", 2, "x@example.com", "y@example.com", "+44", "+44", 0.97, 5.0),  # same phone: kept
+            ("g", "h", 2, "x@example.com", "y@example.com", None, "+44", 0.98, 5.6),  # both disagree or missing: capped
+            ("i", "j", 7, None, None, None, None, 0.99, 6.6),  # names agree: not the guard's business
+            ("k", "l", 2, None, None, None, None, 0.01, -6.6),  # already below the cap: unchanged
+            ("m", "n", None, None, None, None, None, 0.6, 0.6),  # no level at all (null row)
         ],
         SCHEMA,
     )
-    out = with_link_guard(pairs, GUARD, [SAME_SURNAME_ONLY]).select("record_key_l", "link_guarded", "match_probability", "model_match_probability")
+    out = with_link_guard(pairs, GUARD, [SAME_SURNAME_ONLY]).select(
+        "record_key_l", "link_guarded", "match_probability", "model_match_probability", "match_weight", "model_match_weight"
+    )
     expected = spark.createDataFrame(
         [
-            ("a", True, 0.05, 0.99),
-            ("c", False, 0.99, 0.99),
-            ("e", False, 0.97, 0.97),
-            ("g", True, 0.05, 0.98),
-            ("i", False, 0.99, 0.99),
-            ("k", True, 0.01, 0.01),
-            ("m", False, 0.6, 0.6),
+            ("a", True, 0.05, 0.99, CAPPED, 6.6),
+            ("c", False, 0.99, 0.99, 6.6, 6.6),
+            ("e", False, 0.97, 0.97, 5.0, 5.0),
+            ("g", True, 0.05, 0.98, CAPPED, 5.6),
+            ("i", False, 0.99, 0.99, 6.6, 6.6),
+            ("k", True, 0.01, 0.01, -6.6, -6.6),
+            ("m", False, 0.6, 0.6, 0.6, 0.6),
         ],
-        "record_key_l string, link_guarded boolean, match_probability double, model_match_probability double",
+        "record_key_l string, link_guarded boolean, match_probability double, model_match_probability double, match_weight double, model_match_weight double",
     )
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -299,7 +300,7 @@ def has_term_frequencies(model_path: str) -> bool:
     return all(Path(tf_dir(model_path), c).is_dir() for c in tf_columns(model_path))
 
 
-PAIR_COLUMNS = ("match_weight", "match_probability", "model_match_probability", "link_guarded", "match_key")
+PAIR_COLUMNS = ("match_weight", "match_probability", "model_match_weight", "model_match_probability", "link_guarded", "match_key")
 
 
 def _explainable_settings(model_path: str) -> dict:
@@ -371,18 +372,22 @@ def with_link_guard(pairs: DataFrame, guard: LinkGuard, gammas: Sequence[int]) -
 
     A pair is held back (``link_guarded``) when its guarded comparison is on one of
     ``gammas`` and none of ``guard.unless_equal`` agrees exactly (a null on either side is
-    no agreement). Its ``match_probability`` becomes at most ``guard.max_probability``;
-    ``model_match_probability`` keeps the model's value for explanations.
+    no agreement). Its ``match_probability`` becomes at most ``guard.max_probability`` and
+    its ``match_weight`` follows (calibration bins pairs by weight);
+    ``model_match_probability`` and ``model_match_weight`` keep the model's values.
     """
     agrees = F.lit(False)
     for column in guard.unless_equal:
         agrees = agrees | F.coalesce(F.col(f"{column}_l") == F.col(f"{column}_r"), F.lit(False))
     guarded = F.coalesce(F.col(f"gamma_{guard.comparison}").isin(*gammas), F.lit(False)) & ~agrees
-    p = F.col("match_probability")
+    p, capped = F.col("match_probability"), guarded & (F.col("match_probability") > guard.max_probability)
+    cap_weight = math.log2(guard.max_probability / (1 - guard.max_probability))
     return (
         pairs.withColumn("model_match_probability", p)
+        .withColumn("model_match_weight", F.col("match_weight"))
         .withColumn("link_guarded", guarded)
-        .withColumn("match_probability", F.when(guarded, F.least(p, F.lit(guard.max_probability))).otherwise(p))
+        .withColumn("match_weight", F.when(capped, F.lit(cap_weight)).otherwise(F.col("match_weight")))
+        .withColumn("match_probability", F.when(capped, F.lit(guard.max_probability)).otherwise(p))
     )
 
 
