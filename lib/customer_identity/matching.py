@@ -4,6 +4,8 @@ The model (comparisons, blocking rules, thresholds, training recipe) comes from
 ``conf/model.yaml``. Blocking is checked against a comparison budget before any pair is
 scored; training runs on Spark (deterministic-rule prior, u by random sampling, m by EM
 over several blocking rules); the trained model is saved as Splink JSON and can be reused.
+The link guard (``model.link_guard``) caps the probability of scored pairs whose first
+names are unrelated unless an identifier agrees exactly.
 """
 
 from __future__ import annotations
