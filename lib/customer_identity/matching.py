@@ -359,9 +359,10 @@ def predict_pairs(spark: SparkSession, model: ModelConfig, records_by_source: Ma
 
 def guarded_levels(model_path: str, guard: LinkGuard) -> list[int]:
     """The gamma values of the saved model's levels that ``guard`` names, by label."""
-    levels = {label: gamma for comparison, gamma, label in level_labels(model_path) if comparison == guard.comparison}
+    labels = level_labels(model_path)
+    levels = {label: gamma for comparison, gamma, label in labels if comparison == guard.comparison}
     if not levels:
-        comparisons = sorted({c for c, _, _ in level_labels(model_path)})
+        comparisons = sorted({c for c, _, _ in labels})
         raise ConfigError(f"model.link_guard.comparison: '{guard.comparison}' is not a comparison of the model {model_path}; it has {comparisons}")
     missing = [label for label in guard.levels if label not in levels]
     if missing:
@@ -382,7 +383,8 @@ def with_link_guard(pairs: DataFrame, guard: LinkGuard, gammas: Sequence[int]) -
     for column in guard.unless_equal:
         agrees = agrees | F.coalesce(F.col(f"{column}_l") == F.col(f"{column}_r"), F.lit(False))
     guarded = F.coalesce(F.col(f"gamma_{guard.comparison}").isin(*gammas), F.lit(False)) & ~agrees
-    p, capped = F.col("match_probability"), guarded & (F.col("match_probability") > guard.max_probability)
+    p = F.col("match_probability")
+    capped = guarded & (p > guard.max_probability)
     cap_weight = math.log2(guard.max_probability / (1 - guard.max_probability))
     return (
         pairs.withColumn("model_match_probability", p)
