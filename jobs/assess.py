@@ -25,9 +25,15 @@ from customer_identity.cli import base_parser, run
 from customer_identity.config import load_config
 from customer_identity.evaluation import record_truth
 from customer_identity.io import read_delta, read_truth, truth_exists, write_csv_file, write_delta
+from customer_identity.matching import prior_match_probability
 from customer_identity.resolution import ResolvePaths, scored_pairs
 from customer_identity.review import review_queue
+from customer_identity.runs import RunLedger
 from customer_identity.spark import build_session
+
+COUNT_INTERVAL_SCHEMA = (
+    "point long, mean double, lower long, upper long, level double, draws long, uncertain_pairs long, method string, sampled_lower long, unseen_matches double"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,11 +81,19 @@ def main(argv: list[str] | None = None) -> int:
             draws = trust.sampled_counts(spark, records, pairs, t.interval_draws, t.seed, config.clustering, rates, t.calibration_bin_width)
             counts = [r.customers for r in draws.collect()]
             uncertain = pairs.filter((F.col("match_probability") > 0) & (F.col("match_probability") < trust.CERTAIN)).count()
-            interval = trust.count_interval(counts, point, t.interval_level, uncertain, method)
-            write_delta(spark.createDataFrame([interval.as_row()]).withColumn("assessed_at", F.current_timestamp()), f"{config.tables.gold}/count_interval", mode="append")
+            by_source = {r.source_system: r["count"] for r in records.groupBy("source_system").count().collect()}
+            last_good = RunLedger(spark, paths.run_ledger).last_good()
+            model_path = last_good.model_path if last_good is not None and last_good.model_path else paths.model  # the model that scored the pairs
+            scored_sum = pairs.agg(F.sum("match_probability")).first()[0] or 0.0
+            unseen = trust.unseen_matches(prior_match_probability(model_path), trust.possible_pairs(by_source, config.model.link_type), scored_sum)
+            interval = trust.count_interval(counts, point, t.interval_level, uncertain, method, unseen)
+            row = spark.createDataFrame([interval.as_row()], COUNT_INTERVAL_SCHEMA).withColumn("assessed_at", F.current_timestamp())
+            write_delta(row, f"{config.tables.gold}/count_interval", mode="append", merge_schema=True)
             save_chart(count_draws_spec(counts, interval.lower, interval.upper, point), f"{out_dir}/count_interval.html")
             print(f"customers: {point:,} at threshold {threshold}; {interval.level:.0%} interval {interval.lower:,} - {interval.upper:,} "
                   f"(mean {interval.mean:,.1f} over {interval.draws} draws, {uncertain:,} uncertain pairs; {method})")
+            print(f"  the draws alone: {interval.sampled_lower:,} - {interval.upper:,}; the lower end allows for {interval.unseen_matches:,.1f} "
+                  "matching pairs the model expects the blocking rules never scored")
 
         # error analysis
         if truth is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import math
 
 import pytest
 from personal_data import assert_no_personal_data_logged, personal_values
@@ -153,6 +154,8 @@ def test_trust_jobs_end_to_end(spark, run, capsys, caplog):
     assert (root / "output/trust/review_queue.csv").is_file() and (root / "output/trust/threshold_sweep.html").is_file()
     first = _delta(spark, gold / "count_interval").first()
     assert first.lower <= first.upper and first.method == "model probabilities"
+    # the lower end allows for the matches the model expects the blocking rules never scored
+    assert first.unseen_matches > 0 and first.lower == max(1, first.sampled_lower - math.ceil(first.unseen_matches))
 
     assert review.main([*args, "--simulate-from-truth"]) == 0
     assert _delta(spark, root / "output/silver/review_labels").count() > 0

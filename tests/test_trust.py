@@ -19,8 +19,10 @@ from customer_identity.trust import (
     calibrated_rates,
     count_interval,
     error_analysis,
+    possible_pairs,
     sampled_counts,
     threshold_sweep,
+    unseen_matches,
 )
 from jobs import review as review_job
 
@@ -92,6 +94,24 @@ def test_interval_matches_exact_calculation_on_a_tiny_graph(spark):
 def test_interval_needs_draws():
     with pytest.raises(ValueError):
         count_interval([], point=1, level=0.95, uncertain_pairs=0)
+
+
+def test_possible_pairs_by_link_type():
+    assert possible_pairs({"a": 3, "b": 2}, "link_and_dedupe") == possible_pairs({"a": 3, "b": 2}, "dedupe_only") == 10
+    assert possible_pairs({"a": 3, "b": 2}, "link_only") == 6  # across sources only
+    assert possible_pairs({"a": 1}, "link_and_dedupe") == 0
+
+
+def test_lower_end_allows_for_matches_the_blocking_rules_never_scored():
+    # 5 records, 10 possible pairs; the model expects 0.3 * 10 = 3 matching pairs, the scored ones hold 1.4 of them
+    unseen = unseen_matches(0.3, possible_pairs({"a": 3, "b": 2}, "link_and_dedupe"), 1.4)
+    assert unseen == pytest.approx(1.6)
+    counts = [3, 3, 4, 4, 4, 4, 4, 5, 5, 5, 5]  # 90%: the 2nd lowest and 2nd highest
+    interval = count_interval(counts, point=4, level=0.9, uncertain_pairs=3, unseen=unseen)
+    # each unscored match can join two customers at most: 2 of them (1.6 rounded up) take the lower end down by 2
+    assert (interval.sampled_lower, interval.lower, interval.upper, interval.unseen_matches) == (3, 1, 5, 1.6)
+    assert count_interval(counts, point=4, level=0.9, uncertain_pairs=3, unseen=10.0).lower == 1  # never below one customer
+    assert unseen_matches(0.01, 10, 1.4) == 0.0  # the scored pairs already hold more than the model expects in all
 
 
 def test_error_analysis_by_corruption_and_relation(spark):

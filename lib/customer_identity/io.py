@@ -129,9 +129,14 @@ def upsert_delta(df: DataFrame, path: str, keys: list[str], *, delete_flag: str 
     merge.execute()
 
 
-def write_delta(df: DataFrame, path: str, *, mode: str = "overwrite", replace_where: str | None = None, partition_by: list[str] | None = None) -> None:
-    """Write atomically to Delta. With ``replace_where`` only the matching slice is replaced (idempotent batches)."""
+def write_delta(
+    df: DataFrame, path: str, *, mode: str = "overwrite", replace_where: str | None = None, partition_by: list[str] | None = None, merge_schema: bool = False
+) -> None:
+    """Write atomically to Delta. With ``replace_where`` only the matching slice is replaced
+    (idempotent batches); ``merge_schema`` lets an append add columns a newer release writes."""
     writer = df.write.format("delta").mode(mode)
+    if merge_schema:
+        writer = writer.option("mergeSchema", "true")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     if replace_where is not None and delta_exists(df.sparkSession, path):

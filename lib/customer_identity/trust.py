@@ -9,7 +9,12 @@ recomputed, and the customer count of every draw is kept. Pairs whose probabilit
 are accepted in every draw, so the graph is first contracted along them and only the
 uncertain part is replicated ``K`` times (one connected-components job for all draws). Pairs
 never scored (outside the blocking rules or below ``model.predict_threshold``) are treated
-as non-matches in every draw.
+as non-matches in every draw, so the draws alone cannot see matches the blocking rules
+missed. The model says how many to expect: its probability that two random records match,
+times the number of possible pairs, is the number of matching pairs it expects in all, and
+the scored pairs' probabilities add up to the part of them it scored. Each matching pair it
+never scored can join at most two customers into one, so the interval's lower end moves
+down by that difference (``unseen_matches``); ``sampled_lower`` keeps the draws' own end.
 
 Match probabilities are only as good as the model's calibration. When reviewers have
 labelled a calibration sample (a few random pairs per match-weight bin, part of the review
@@ -20,6 +25,7 @@ that rate; so the interval also carries the uncertainty of the calibration itsel
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 
@@ -107,15 +113,35 @@ def best_threshold(sweep: DataFrame) -> float | None:
 class CountInterval:
     point: int  # customers at the configured threshold
     mean: float  # mean count over the draws
-    lower: int
+    lower: int  # sampled_lower less the matches the blocking rules are expected to have missed
     upper: int
     level: float
     draws: int
     uncertain_pairs: int
     method: str = "model probabilities"
+    sampled_lower: int | None = None  # the draws' own lower end
+    unseen_matches: float = 0.0  # matching pairs the model expects among the pairs it never scored
 
     def as_row(self) -> dict:
         return self.__dict__.copy()
+
+
+def possible_pairs(records_by_source: dict[str, int], link_type: str) -> int:
+    """How many record pairs the model could compare: within and across sources for
+    ``dedupe_only`` and ``link_and_dedupe``, across sources only for ``link_only``."""
+    n = sum(records_by_source.values())
+    if link_type == "link_only":
+        return (n * n - sum(k * k for k in records_by_source.values())) // 2
+    return n * (n - 1) // 2
+
+
+def unseen_matches(probability_two_random_records_match: float, possible: int, scored_probability_sum: float) -> float:
+    """Matching pairs the model expects among the pairs it never scored (never below 0).
+
+    The model expects ``probability_two_random_records_match * possible`` matching pairs in
+    all; the scored pairs account for the sum of their probabilities.
+    """
+    return max(0.0, probability_two_random_records_match * possible - scored_probability_sum)
 
 
 def _uniform(seed: int, *cols: str | F.Column) -> F.Column:
@@ -224,14 +250,19 @@ def sampled_counts(
     return draw_ids.join(merges, "draw", "left").select("draw", (F.lit(base_count) - F.coalesce("merges", F.lit(0))).alias("customers"))
 
 
-def count_interval(counts: list[int], point: int, level: float, uncertain_pairs: int, method: str = "model probabilities") -> CountInterval:
-    """Equal-tailed interval of the sampled counts at ``level`` (e.g. 0.95)."""
+def count_interval(
+    counts: list[int], point: int, level: float, uncertain_pairs: int, method: str = "model probabilities", unseen: float = 0.0
+) -> CountInterval:
+    """Equal-tailed interval of the sampled counts at ``level`` (e.g. 0.95), its lower end
+    moved down by ``unseen`` (see ``unseen_matches``): each matching pair never scored can
+    merge at most two customers, and the count never falls below one."""
     if not counts:
         raise ValueError("count_interval needs at least one draw")
     s = sorted(counts)
     lo_i = int((1 - level) / 2 * (len(s) - 1))
     hi_i = len(s) - 1 - lo_i
-    return CountInterval(point, round(sum(s) / len(s), 2), s[lo_i], s[hi_i], level, len(s), uncertain_pairs, method)
+    lower = max(1, s[lo_i] - math.ceil(unseen))
+    return CountInterval(point, round(sum(s) / len(s), 2), lower, s[hi_i], level, len(s), uncertain_pairs, method, s[lo_i], round(unseen, 1))
 
 
 # --------------------------------------------------------------------------- error analysis
