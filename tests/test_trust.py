@@ -62,7 +62,8 @@ def test_sweep_is_monotone_where_it_must_be(spark):
     print(customers, recalls)
     # a higher threshold accepts a subset of the links: never fewer customers, never more recall
     assert customers == sorted(customers) and recalls == sorted(recalls, reverse=True)
-    assert customers[0] == _components(keys, [(a, b) for a, b, p in edges if p >= 0.55])
+    # all thresholds come from one connected-components run over the graph copied per threshold
+    assert customers == [_components(keys, [(a, b) for a, b, p in edges if p >= r.threshold]) for r in rows]
     assert best_threshold(sweep) == 0.65  # exactly the true people: 0-1-2, 3-4, 6-7, 8-9
 
 

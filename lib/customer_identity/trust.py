@@ -48,6 +48,28 @@ def clusters_at(spark: SparkSession, records: DataFrame, pairs: DataFrame, thres
     return golden.crosswalk(records, golden.with_customer_id(cluster_records(spark, records, pairs, threshold, config)))
 
 
+def clusters_at_thresholds(spark: SparkSession, records: DataFrame, pairs: DataFrame, thresholds: list[float], config: ClusteringConfig) -> DataFrame:
+    """(threshold_index, record_key, source_system, source_record_id, customer_id) for every
+    record at every threshold, from one connected-components run: the graph is copied once per
+    threshold (its nodes tagged with the threshold's index), each copy keeping the pairs at or
+    above its threshold. Same partitions as ``clusters_at`` threshold by threshold."""
+    index = spark.createDataFrame([(i, float(t)) for i, t in enumerate(thresholds)], "threshold_index int, threshold double")
+    tag = lambda column: F.concat_ws("#", F.col("threshold_index").cast("string"), column)  # noqa: E731
+    nodes = records.select("record_key").crossJoin(F.broadcast(index.select("threshold_index"))).select(tag(F.col("record_key")).alias("record_key"))
+    edges = (
+        pairs.select("record_key_l", "record_key_r", "match_probability")
+        .join(F.broadcast(index), F.col("match_probability") >= F.col("threshold"))
+        .select(tag(F.col("record_key_l")).alias("record_key_l"), tag(F.col("record_key_r")).alias("record_key_r"), F.lit(1.0).alias("match_probability"))
+    )
+    clusters = cluster_records(spark, nodes, edges, 1.0, config)
+    parts = F.split("record_key", "#", 2)
+    untagged = clusters.select(
+        parts.getItem(0).cast("int").alias("threshold_index"), parts.getItem(1).alias("record_key"), F.split("cluster_key", "#", 2).getItem(1).alias("cluster_key")
+    )
+    with_ids = golden.with_customer_id(untagged).select("threshold_index", "record_key", "customer_id")
+    return records.select("record_key", "source_system", "source_record_id").join(with_ids, "record_key").localCheckpoint(eager=True)
+
+
 def threshold_sweep(
     spark: SparkSession,
     records: DataFrame,
@@ -64,9 +86,11 @@ def threshold_sweep(
     ``labels`` (record_key_l, record_key_r, is_match) they are over the labelled pairs only:
     a labelled pair counts as predicted-matched when its two records share a customer.
     """
+    ordered = sorted(thresholds)
+    every = clusters_at_thresholds(spark, records, pairs, ordered, config)
     rows = []
-    for t in sorted(thresholds):
-        crosswalk = clusters_at(spark, records, pairs, t, config).cache()
+    for i, t in enumerate(ordered):
+        crosswalk = every.filter(F.col("threshold_index") == i).drop("threshold_index").cache()
         customers = crosswalk.select("customer_id").distinct().count()
         row = {"threshold": float(t), "customers": customers, "basis": "none", "precision": None, "recall": None, "f1": None, "hard_negatives_merged_pct": None}
         if truth is not None:
