@@ -6,7 +6,8 @@
   measured against ground truth when the sources are synthetic, else against review labels;
 - gold ``count_interval``: the customer count with an interval from sampling every scored
   pair's accept/reject decision from its match probability (``trust.interval_draws`` times),
-  recalibrated by reviewers' labels when there are any (see ``customer_identity.trust``);
+  recalibrated by reviewers' labels when there are any, its lower end widened for the
+  matching pairs the model expects the blocking rules never scored (see ``customer_identity.trust``);
 - gold ``error_analysis`` (ground truth only): missed and false merges by corruption type and
   by hard-negative relation;
 - gold ``review_queue`` plus ``trust/review_queue.csv`` / ``.html`` for reviewers;
