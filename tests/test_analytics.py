@@ -242,6 +242,9 @@ def test_headline_answers_are_computed_from_the_figures():
     assert "labelling the review queue" in outside["How many customers do we have?"]
     calibrated = headline_answers(_report_data(interval={"lower": 700, "upper": 800, "level": 0.95, "method": "calibrated by 9 review labels"}))
     assert "more review labels are needed" in calibrated["How many customers do we have?"]
+    assert "blocking never scored" not in answers["How many customers do we have?"]  # an interval without the allowance (older rows)
+    widened = headline_answers(_report_data(interval={"lower": 900, "upper": 1030, "level": 0.95, "method": "model probabilities", "sampled_lower": 985, "unseen_matches": 84.6}))
+    assert "the draws alone give 985, lowered for 85 matching pairs the model expects blocking never scored" in widened["How many customers do we have?"]
     changed = headline_answers(_report_data(customers=1200, interval=None))
     assert changed["How many customers do we have?"].startswith("1,200 distinct customers;")
 

@@ -111,6 +111,7 @@ def test_lower_end_allows_for_matches_the_blocking_rules_never_scored():
     interval = count_interval(counts, point=4, level=0.9, uncertain_pairs=3, unseen=unseen)
     # each unscored match can join two customers at most: 2 of them (1.6 rounded up) take the lower end down by 2
     assert (interval.sampled_lower, interval.lower, interval.upper, interval.unseen_matches) == (3, 1, 5, 1.6)
+    assert count_interval(counts, point=4, level=0.9, uncertain_pairs=3, unseen=1.4).lower == 1  # a part of a pair still counts as a pair
     assert count_interval(counts, point=4, level=0.9, uncertain_pairs=3, unseen=10.0).lower == 1  # never below one customer
     assert unseen_matches(0.01, 10, 1.4) == 0.0  # the scored pairs already hold more than the model expects in all
 

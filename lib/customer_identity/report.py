@@ -61,12 +61,19 @@ class ReportData:
     extra_notes: list[str] = field(default_factory=list)
 
 
+def _unseen_note(interval: dict) -> str:
+    """How far the interval's lower end was widened for matches the blocking rules never scored."""
+    if not interval.get("unseen_matches") or interval.get("sampled_lower") is None:
+        return ""
+    return f"; the draws alone give {interval['sampled_lower']:,}, lowered for {interval['unseen_matches']:,.0f} matching pairs the model expects blocking never scored"
+
+
 def headline_answers(d: ReportData) -> dict[str, str]:
     """The four questions, each answered in one or two sentences from the figures."""
     naive_off = (d.naive_count - d.customers) / d.customers if d.customers else 0.0
     how_many = f"{d.customers:,} distinct customers"
     if d.interval:
-        how_many += f" ({d.interval['level']:.0%} interval {d.interval['lower']:,} to {d.interval['upper']:,}; method: {d.interval['method']})"
+        how_many += f" ({d.interval['level']:.0%} interval {d.interval['lower']:,} to {d.interval['upper']:,}; method: {d.interval['method']}{_unseen_note(d.interval)})"
         if not d.interval["lower"] <= d.customers <= d.interval["upper"]:
             how_many += " — the resolved count lies outside that interval, so the match probabilities of borderline pairs are not calibrated"
             how_many += (": more review labels are needed where the model is least sure" if d.interval["method"].startswith("calibrated")
@@ -166,7 +173,7 @@ def render_report(d: ReportData) -> str:
         resolved.update(lower=d.interval["lower"], upper=d.interval["upper"])
     rows.append(resolved)
     interval = (
-        f"<p>The count's {d.interval['level']:.0%} interval is {d.interval['lower']:,} to {d.interval['upper']:,} ({_e(d.interval['method'])}).</p>"
+        f"<p>The count's {d.interval['level']:.0%} interval is {d.interval['lower']:,} to {d.interval['upper']:,} ({_e(d.interval['method'] + _unseen_note(d.interval))}).</p>"
         if d.interval else "<p class='note'>No count interval yet: run <code>jobs.assess</code> to add one.</p>"
     )  # fmt: skip
     parts += [

@@ -43,16 +43,11 @@ CERTAIN = 1.0  # pairs at this probability are accepted in every draw
 # --------------------------------------------------------------------------- threshold sweep
 
 
-def clusters_at(spark: SparkSession, records: DataFrame, pairs: DataFrame, threshold: float, config: ClusteringConfig) -> DataFrame:
-    """(record_key, source_system, source_record_id, customer_id) with pairs accepted at ``threshold``."""
-    return golden.crosswalk(records, golden.with_customer_id(cluster_records(spark, records, pairs, threshold, config)))
-
-
 def clusters_at_thresholds(spark: SparkSession, records: DataFrame, pairs: DataFrame, thresholds: list[float], config: ClusteringConfig) -> DataFrame:
     """(threshold_index, record_key, source_system, source_record_id, customer_id) for every
     record at every threshold, from one connected-components run: the graph is copied once per
     threshold (its nodes tagged with the threshold's index), each copy keeping the pairs at or
-    above its threshold. Same partitions as ``clusters_at`` threshold by threshold."""
+    above its threshold. Same partitions as clustering at each threshold on its own."""
     index = spark.createDataFrame([(i, float(t)) for i, t in enumerate(thresholds)], "threshold_index int, threshold double")
     tag = lambda column: F.concat_ws("#", F.col("threshold_index").cast("string"), column)  # noqa: E731
     nodes = records.select("record_key").crossJoin(F.broadcast(index.select("threshold_index"))).select(tag(F.col("record_key")).alias("record_key"))
