@@ -107,12 +107,13 @@ def test_lower_end_allows_for_matches_the_blocking_rules_never_scored():
     # 5 records, 10 possible pairs; the model expects 0.3 * 10 = 3 matching pairs, the scored ones hold 1.4 of them
     unseen = unseen_matches(0.3, possible_pairs({"a": 3, "b": 2}, "link_and_dedupe"), 1.4)
     assert unseen == pytest.approx(1.6)
-    counts = [3, 3, 4, 4, 4, 4, 4, 5, 5, 5, 5]  # 90%: the 2nd lowest and 2nd highest
-    interval = count_interval(counts, point=4, level=0.9, uncertain_pairs=3, unseen=unseen)
+    counts = [10, 10, 11, 11, 11, 11, 11, 12, 12, 12, 12]  # 90% of 11 draws: int(0.05 * 10) = 0, the lowest and the highest
+    interval = count_interval(counts, point=11, level=0.9, uncertain_pairs=3, unseen=unseen)
     # each unscored match can join two customers at most: 2 of them (1.6 rounded up) take the lower end down by 2
-    assert (interval.sampled_lower, interval.lower, interval.upper, interval.unseen_matches) == (3, 1, 5, 1.6)
-    assert count_interval(counts, point=4, level=0.9, uncertain_pairs=3, unseen=1.4).lower == 1  # a part of a pair still counts as a pair
-    assert count_interval(counts, point=4, level=0.9, uncertain_pairs=3, unseen=10.0).lower == 1  # never below one customer
+    assert (interval.sampled_lower, interval.lower, interval.upper, interval.unseen_matches) == (10, 8, 12, 1.6)
+    assert count_interval(counts, point=11, level=0.9, uncertain_pairs=3, unseen=1.4).lower == 8  # a part of a pair still counts as a pair
+    assert count_interval(counts, point=11, level=0.9, uncertain_pairs=3, unseen=0.0).lower == 10
+    assert count_interval(counts, point=11, level=0.9, uncertain_pairs=3, unseen=50.0).lower == 1  # never below one customer
     assert unseen_matches(0.01, 10, 1.4) == 0.0  # the scored pairs already hold more than the model expects in all
 
 
