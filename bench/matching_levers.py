@@ -14,6 +14,8 @@ Variants (each changes one thing from the project's configured settings):
   codegen_on       whole-stage code generation left on in the matching stage
   lean_predict     predict without keeping compared values and per-level weights
   repartition_8    Splink repartitions its intermediate tables into 8 (default: shuffle partitions / 2)
+  splink_threshold the predict threshold passed to Splink (a WHERE in its SQL) instead of
+                   filtering its materialised predictions
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import sys
 import time
 import uuid
 
-VARIANTS = ("project", "u_ten_chunks", "em_without_tf", "codegen_on", "lean_predict", "repartition_8")
+VARIANTS = ("project", "u_ten_chunks", "em_without_tf", "codegen_on", "lean_predict", "repartition_8", "splink_threshold")
 
 
 def measure(config_path: str, variant: str) -> dict:
@@ -93,6 +95,11 @@ def measure(config_path: str, variant: str) -> dict:
         matching._explainable_settings = lambda p: {**keep(p), "retain_matching_columns": False, "retain_intermediate_calculation_columns": False}
     if variant == "repartition_8":
         matching._register = lambda spark_, model_, by_source_: register()
+    if variant == "splink_threshold":
+        from splink.internals.linker_components.inference import LinkerInference  # noqa: PLC0415
+
+        splink_predict = LinkerInference.predict
+        LinkerInference.predict = lambda self, **kw: splink_predict(self, **{"threshold_match_probability": model.predict_threshold, **kw})
     pairs = step("predict", lambda: matching.predict_pairs(spark, model, by_source, model_path, model.predict_threshold))
     return {"variant": variant, "identity_records": records.count(), "pairs_kept": pairs.count(), "steps": steps,
             "train_seconds": round(sum(v[0] for k, v in steps.items() if k not in ("predict",) and isinstance(v, list)), 1)}  # fmt: skip
