@@ -26,11 +26,13 @@ class ClusteringError(CustomerIdentityError):
 
 
 def with_node_ids(nodes: DataFrame, key: str) -> DataFrame:
-    """Give each node key a dense long id (connected components work on integers)."""
-    ordered = nodes.select(key).distinct()
-    schema = ordered.schema.add("node_id", "long")
-    rdd = ordered.rdd.zipWithIndex().map(lambda pair: (pair[0][0], pair[1]))
-    return ordered.sparkSession.createDataFrame(rdd, schema)
+    """Give each node key a unique long id (connected components work on integers).
+
+    The ids are unique but not dense, and are computed in the JVM (no key passes through
+    Python). They depend on the partitioning, so the result is materialised here: every
+    later use sees the same ids.
+    """
+    return nodes.select(key).distinct().withColumn("node_id", F.monotonically_increasing_id()).localCheckpoint(eager=True)
 
 
 def _canonical_edges(edges: DataFrame) -> DataFrame:
@@ -106,7 +108,7 @@ def cluster_records(spark: SparkSession, records: DataFrame, pairs: DataFrame, t
     the engine or on how node ids were assigned. Records without an accepted pair are
     clusters of one.
     """
-    ids = with_node_ids(records, key).localCheckpoint(eager=True)
+    ids = with_node_ids(records, key)
     accepted = pairs.filter(F.col("match_probability") >= threshold)
     edges = (
         accepted.join(ids.select(F.col(key).alias(f"{key}_l"), F.col("node_id").alias("src")), f"{key}_l")
