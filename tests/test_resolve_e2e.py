@@ -115,6 +115,12 @@ def test_two_records_compared_end_to_end(spark, run):
     wife = next(r for r in rows if {r.record_key_l, r.record_key_r} == {"crm:C", "platform:1"})
     assert wife.link_guarded and wife.match_probability <= config.model.link_guard.max_probability < wife.model_match_probability
 
+    # the predict threshold keeps exactly the pairs the model scores at or above it
+    cut = 0.5
+    kept = {(r.record_key_l, r.record_key_r) for r in predict_pairs(spark, config.model, records, str(root / "output/model/splink_model.json"), threshold=cut).collect()}
+    above = {(r.record_key_l, r.record_key_r) for r in rows if r.model_match_probability >= cut}
+    assert kept == above and 0 < len(above) < len(rows)
+
 
 def test_link_guard_levels_are_checked_against_the_saved_model(run):
     root, overlay, _ = run
