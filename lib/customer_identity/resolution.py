@@ -124,8 +124,8 @@ def build_silver(spark: SparkSession, config: Config, batches: dict[str, list[st
     tx_frames = []
     for source in config.sources_of_kind("transactions"):
         tx_frames.append(identities.typed_transactions(_bronze(spark, config, source.name, batches), source, account_source))
-    # materialised: guest identities, orphan accounts and the silver table all read it, and
-    # standardising every purchase's guest name once instead of three times saves the most
+    # materialised once: guest identities, orphan accounts and the silver table all read it,
+    # and each read would otherwise standardise every purchase's guest name again
     transactions = reduce(DataFrame.unionByName, tx_frames).localCheckpoint(eager=True)
     accounts = reduce(DataFrame.unionByName, customer_records)
     known = accounts.filter(F.col("source_system") == account_source).select("record_key")
