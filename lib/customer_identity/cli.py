@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from customer_identity.config import ConfigError
 from customer_identity.errors import CustomerIdentityError
+from customer_identity.spark import release_checkpoints
 
 log = logging.getLogger("customer_identity.cli")
 
@@ -43,3 +44,5 @@ def run(body: Callable[[argparse.Namespace], int | None], parser: argparse.Argum
     except CustomerIdentityError as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return exc.exit_code
+    finally:
+        release_checkpoints()  # the job's intermediate files, whatever its outcome

@@ -70,3 +70,22 @@ def build_session(config: Config, extra_conf: dict[str, str] | None = None) -> S
         spark.conf.get("spark.sql.shuffle.partitions"),
     )
     return spark
+
+
+def release_checkpoints() -> None:
+    """Delete the active session's checkpoint directory, on whatever filesystem it is.
+
+    ``build_session`` gives each session its own directory under ``paths.checkpoint_dir``
+    (Spark adds a unique subdirectory); Spark's checkpoints and Splink's intermediate
+    tables go there and nothing in it outlives the job. Left in place they pile up, one
+    directory per run.
+    """
+    spark = SparkSession.getActiveSession()
+    if spark is None:
+        return
+    directory = spark.sparkContext._jsc.sc().getCheckpointDir()
+    if directory.isEmpty():
+        return
+    path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(directory.get())
+    path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)
+    log.info("checkpoint directory removed")
