@@ -32,3 +32,15 @@ def test_a_job_leaves_no_checkpoint_files_whatever_its_outcome(spark, tmp_path):
     assert len(set(seen)) == 2 and not any(d.exists() for d in seen)
     # the session can still checkpoint afterwards
     assert spark.range(10).checkpoint(eager=True).count() == 10
+
+
+def test_a_failed_clean_up_does_not_mask_the_job_outcome(monkeypatch):
+    def broken():
+        raise RuntimeError("the JVM is gone")
+
+    def stopped(_args):
+        raise CustomerIdentityError("stopped")
+
+    monkeypatch.setattr("customer_identity.spark.SparkSession.getActiveSession", broken)
+    assert cli.run(lambda _args: 0, cli.base_parser("test"), []) == 0
+    assert cli.run(stopped, cli.base_parser("test"), []) == CustomerIdentityError.exit_code
