@@ -84,10 +84,10 @@ def release_checkpoints() -> None:
         spark = SparkSession.getActiveSession()
         if spark is None:
             return
-        directory = spark.sparkContext._jsc.sc().getCheckpointDir()
-        if directory.isEmpty():
+        directory = spark.sparkContext.getCheckpointDir()
+        if not directory:
             return
-        path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(directory.get())
+        path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(directory)
         path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)
         log.info("checkpoint directory removed")
     except Exception as exc:  # never mask the job's own outcome (e.g. a JVM that died)
