@@ -1,10 +1,15 @@
 """Compare the resolved customers with the generator's ground truth and record the figures.
 
+Beside the resolution's own figures it records the blocking ceiling: what a perfect
+classifier would reach over the pairs the configured blocking rules generate, so the
+error left by blocking and the error left by scoring can be told apart.
+
     python -m jobs.evaluate --env local
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
@@ -12,7 +17,7 @@ from pyspark.sql import functions as F
 
 from customer_identity.cli import base_parser, run
 from customer_identity.config import load_config
-from customer_identity.evaluation import evaluate, record_truth
+from customer_identity.evaluation import blocking_ceiling, evaluate, record_truth
 from customer_identity.io import read_delta, read_truth, write_delta
 from customer_identity.resolution import ResolvePaths
 from customer_identity.spark import build_session
@@ -28,16 +33,24 @@ def main(argv: list[str] | None = None) -> int:
         crosswalk = read_delta(spark, paths.crosswalk, what="gold.customer_crosswalk")
         resolved = read_delta(spark, paths.transactions_resolved, what="gold.transactions_resolved")
         truth = record_truth(crosswalk, read_truth(spark, config, "records"), read_truth(spark, config, "sessions"), resolved)
-        result = evaluate(crosswalk, truth, read_truth(spark, config, "relations"))
-        row = result.as_row()
+        relations = read_truth(spark, config, "relations")
+        result = evaluate(crosswalk, truth, relations)
+        records = read_delta(spark, paths.identity_records, what="silver.identity_records")
+        ceiling = blocking_ceiling(spark, records, truth, relations, config.model.blocking_rules, config.clustering)
+        row = result.as_row() | {f"ceiling_{k}": v for k, v in dataclasses.asdict(ceiling).items()}
         row["merged_by_relation"] = json.dumps(row["merged_by_relation"])
-        write_delta(spark.createDataFrame([row]).withColumn("evaluated_at", F.current_timestamp()), f"{config.tables.gold}/evaluation", mode="append")
+        write_delta(
+            spark.createDataFrame([row]).withColumn("evaluated_at", F.current_timestamp()), f"{config.tables.gold}/evaluation", mode="append", merge_schema=True
+        )
         print(f"customers: {result.predicted_customers:,} resolved vs {result.true_customers:,} true "
               f"(error {result.count_error:+,}, {result.count_error_pct:+.2f}%)")
         print(f"pairwise precision {result.pairwise_precision:.4f} recall {result.pairwise_recall:.4f} F1 {result.pairwise_f1:.4f}")
         print(f"B-cubed precision {result.bcubed_precision:.4f} recall {result.bcubed_recall:.4f}")
         print(f"hard negatives merged: {result.hard_negatives_merged:,} of {result.hard_negative_pairs:,} pairs "
               f"({result.hard_negatives_merged_pct:.3f}%) {result.merged_by_relation}")
+        print(f"blocking ceiling: the rules bring together {ceiling.blocked_true_pairs:,} of {ceiling.true_pairs:,} true pairs "
+              f"({100 * ceiling.pair_completeness:.2f}%); linking exactly those gives {ceiling.customers:,} customers "
+              f"(error {ceiling.count_error_pct:+.2f}%), pairwise recall {ceiling.pairwise_recall:.4f} F1 {ceiling.pairwise_f1:.4f}")
         return 0
 
     return run(body, parser, argv)

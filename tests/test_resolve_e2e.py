@@ -36,6 +36,10 @@ def test_count_matches_ground_truth_within_tolerance(spark, run):
     assert abs(ev.count_error_pct) <= COUNT_TOLERANCE_PCT
     assert ev.pairwise_f1 >= 0.85
     assert ev.hard_negatives_merged_pct <= 5.0
+    # the blocking ceiling is recorded beside the figures: a perfect classifier over the blocked pairs
+    assert 0.0 < ev.ceiling_pair_completeness <= 1.0
+    assert ev.ceiling_customers >= ev.true_customers
+    assert ev.ceiling_true_pairs == ev.true_pairs
     counts = _delta(spark, root / "output/gold/customer_counts").first()
     assert counts.customers == ev.predicted_customers
     assert counts.naive_count > counts.customers
