@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from customer_identity.config import ConfigError, load_config
 from customer_identity.identities import IDENTITY_COLUMNS
-from customer_identity.matching import guarded_levels, predict_pairs
+from customer_identity.matching import guarded_levels, level_labels, predict_pairs
 from jobs import assess, explain, resolve, review
 
 pytestmark = pytest.mark.slow
@@ -107,6 +107,8 @@ def test_two_records_compared_end_to_end(spark, run):
         rec("crm:A", "crm", "bob", "robert", "hughs", None, "+447700900001", d(1971, 3, 4), "CF10 1AA", "12 castle rd"),
         rec("crm:B", "crm", "samuel", "samuel", "okafor", None, "+447700900004", d(1992, 9, 9), "LS6 2BB", "4 hill st"),
         rec("crm:C", "crm", "susan", "susan", "hughes", None, None, None, "CF10 1AA", "12 castle rd"),  # his wife: nothing but surname and home
+        rec("crm:D", "crm", "robert", "robert", "hughes", None, None, None, "CF10 1AB", None),  # his postcode mistyped
+        rec("crm:E", "crm", "robert", "robert", "hughes", None, None, None, "CF10 9ZZ", None),  # a namesake in his district
     ]
     records = {"platform": spark.createDataFrame(platform, schema), "crm": spark.createDataFrame(crm, schema)}
     pairs = predict_pairs(spark, config.model, records, str(root / "output/model/splink_model.json"), threshold=0.0)
@@ -118,6 +120,11 @@ def test_two_records_compared_end_to_end(spark, run):
     assert prob.get(("crm:B", "platform:2"), 0.0) < 0.5
     wife = next(r for r in rows if {r.record_key_l, r.record_key_r} == {"crm:C", "platform:1"})
     assert wife.link_guarded and wife.match_probability <= config.model.link_guard.max_probability < wife.model_match_probability
+    # a postcode one character off in the same district is a level of its own, apart from the district alone
+    location = {label: gamma for comparison, gamma, label in level_labels(str(root / "output/model/splink_model.json")) if comparison == "location"}
+    gamma = {frozenset((r.record_key_l, r.record_key_r)): r.gamma_location for r in rows}
+    assert gamma[frozenset(("crm:D", "platform:1"))] == location["same district, postcode one character off"]
+    assert gamma[frozenset(("crm:E", "platform:1"))] == location["same postcode district"]
 
     # the predict threshold keeps exactly the pairs the model scores at or above it
     cut = 0.5

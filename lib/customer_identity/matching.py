@@ -45,10 +45,12 @@ def _comparison_library():
 
 
 def address_postcode_comparison(address_col: str, postcode_col: str, outward_col: str):
-    """Where someone lives, compared once: same address, same postcode, same district, else.
+    """Where someone lives, compared once: same address, same postcode, one character off, same district, else.
 
     Address and postcode are one piece of evidence; comparing them separately counts a
-    shared home twice and makes family members look like one person.
+    shared home twice and makes family members look like one person. A postcode one
+    character off in the same district is usually the same postcode mistyped, which a
+    district-only level would weigh like a neighbour's.
     """
     import splink.comparison_level_library as cll  # noqa: PLC0415
 
@@ -59,6 +61,9 @@ def address_postcode_comparison(address_col: str, postcode_col: str, outward_col
             cll.NullLevel(postcode_col),
             cll.And(cll.ExactMatchLevel(postcode_col), cll.ExactMatchLevel(address_col)).configure(label_for_charts="same address and postcode"),
             cll.ExactMatchLevel(postcode_col),
+            cll.And(cll.ExactMatchLevel(outward_col), cll.LevenshteinLevel(postcode_col, 1)).configure(
+                label_for_charts="same district, postcode one character off"
+            ),
             cll.ExactMatchLevel(outward_col).configure(label_for_charts="same postcode district"),
             cll.ElseLevel(),
         ],

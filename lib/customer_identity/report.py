@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,7 +66,7 @@ def _unseen_note(interval: dict) -> str:
     """How far the interval's lower end was widened for matches the blocking rules never scored."""
     if not interval.get("unseen_matches") or interval.get("sampled_lower") is None:
         return ""
-    return f"; the draws alone give {interval['sampled_lower']:,}, lowered for {interval['unseen_matches']:,.0f} matching pairs the model expects blocking never scored"
+    return f"; the draws alone give {interval['sampled_lower']:,}, lowered for {math.ceil(interval['unseen_matches']):,} matching pairs the model expects blocking never scored"
 
 
 def headline_answers(d: ReportData) -> dict[str, str]:

@@ -281,7 +281,7 @@ def count_interval(
     lo_i = int((1 - level) / 2 * (len(s) - 1))
     hi_i = len(s) - 1 - lo_i
     lower = max(1, s[lo_i] - math.ceil(unseen))
-    return CountInterval(point, round(sum(s) / len(s), 2), lower, s[hi_i], level, len(s), uncertain_pairs, method, s[lo_i], round(unseen, 1))
+    return CountInterval(point, round(sum(s) / len(s), 2), lower, s[hi_i], level, len(s), uncertain_pairs, method, s[lo_i], unseen)
 
 
 # --------------------------------------------------------------------------- error analysis
