@@ -1,13 +1,15 @@
 """Accuracy of the resolved customers against ground truth.
 
-Everything is computed from the contingency table n(cluster, person) of identity records,
-so no pairs are materialised: pairwise precision/recall/F1 over record pairs, B-cubed
-precision/recall over records, the error of the customer count, and the share of
-hard-negative pairs (family members, twins, common names) wrongly merged.
+The accuracy figures are computed from the contingency table n(cluster, person) of
+identity records, so no pairs are materialised: pairwise precision/recall/F1 over record
+pairs, B-cubed precision/recall over records, the error of the customer count, and the
+share of hard-negative pairs (family members, twins, common names) wrongly merged.
 
 The blocking ceiling says how much of the remaining error blocking alone leaves: the
 customers a perfect classifier would find if it were shown only the pairs the blocking
-rules generate, and linked exactly the true ones among them.
+rules generate, and linked exactly the true ones among them. It builds the true pairs
+(pairs of records of one person), which are few: 109,571 for the 185,507 identity
+records of `medium`.
 """
 
 from __future__ import annotations
