@@ -20,6 +20,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import asdict
 
 BLOCK_SIZE_BINS = [(2, 2), (3, 4), (5, 8), (9, 16), (17, 50), (51, None)]
 
@@ -78,10 +79,10 @@ def measure(config_path: str, extras: list[tuple[str, ...]]) -> dict:
     records = read_delta(spark, paths.identity_records, what="silver.identity_records").localCheckpoint(eager=True)
     base = [tuple(r) for r in config.model.blocking_rules]
     t0 = time.monotonic()
-    results = [{"rules": ["+".join(r) for r in base], "extra": None, **blocking_ceiling(spark, records, truth, relations, base, config.clustering).__dict__}]
+    results = [{"rules": ["+".join(r) for r in base], "extra": None, **asdict(blocking_ceiling(spark, records, truth, relations, base, config.clustering))}]
     for extra in extras:
         ceiling = blocking_ceiling(spark, records, truth, relations, [*base, extra], config.clustering)
-        results.append({"rules": ["+".join(r) for r in [*base, extra]], "extra": "+".join(extra), **ceiling.__dict__, "added_pairs": added_pairs(records, truth, base, extra)})
+        results.append({"rules": ["+".join(r) for r in [*base, extra]], "extra": "+".join(extra), **asdict(ceiling), "added_pairs": added_pairs(records, truth, base, extra)})
     return {"identity_records": records.count(), "true_customers": truth.select("person_id").distinct().count(), "ceilings": results, "seconds": round(time.monotonic() - t0, 1)}
 
 
