@@ -112,6 +112,8 @@ def test_lower_end_allows_for_matches_the_blocking_rules_never_scored():
     # each unscored match can join two customers at most: 2 of them (1.6 rounded up) take the lower end down by 2
     assert (interval.sampled_lower, interval.lower, interval.upper) == (10, 8, 12)
     assert interval.unseen_matches == unseen  # recorded as used, so lower == sampled_lower - ceil(unseen_matches) holds in the table
+    odd = count_interval(counts, point=11, level=0.9, uncertain_pairs=3, unseen=1.04)
+    assert odd.lower == odd.sampled_lower - math.ceil(odd.unseen_matches) == 8  # the table shows the allowance the interval applied
     assert count_interval(counts, point=11, level=0.9, uncertain_pairs=3, unseen=1.4).lower == 8  # a part of a pair still counts as a pair
     assert count_interval(counts, point=11, level=0.9, uncertain_pairs=3, unseen=0.0).lower == 10
     assert count_interval(counts, point=11, level=0.9, uncertain_pairs=3, unseen=50.0).lower == 1  # never below one customer
