@@ -26,6 +26,7 @@ def analyse(config_path: str) -> dict:
     from pyspark.sql import functions as F  # noqa: PLC0415
 
     from customer_identity.config import load_config  # noqa: PLC0415
+    from customer_identity.evaluation import blocked_by  # noqa: PLC0415
     from customer_identity.io import read_delta  # noqa: PLC0415
     from customer_identity.matching import all_present, count_comparisons  # noqa: PLC0415
     from customer_identity.spark import build_session  # noqa: PLC0415
@@ -39,23 +40,15 @@ def analyse(config_path: str) -> dict:
     counts = count_comparisons(records, rules)
     rows = []
     for i, rule in enumerate(rules):
-        left, right = records.alias("l"), records.alias("r")
-        on = [F.col(f"l.{c}") == F.col(f"r.{c}") for c in rule]
-        pairs = left.filter(all_present(rule)).join(right.filter(all_present(rule)), on=on).where(F.col("l.record_key") < F.col("r.record_key"))
-        for earlier in rules[:i]:
-            # a pair an earlier rule generated is scored once, under that rule
-            pairs = pairs.where(~_all_equal(earlier))
+        keyed = records.filter(all_present(rule))
+        left = keyed.select(*[F.col(c).alias(f"{c}_l") for c in records.columns])
+        right = keyed.select(*[F.col(c).alias(f"{c}_r") for c in records.columns])
+        on = [F.col(f"{c}_l") == F.col(f"{c}_r") for c in rule]
+        pairs = left.join(right, on=on).where(F.col("record_key_l") < F.col("record_key_r"))
+        # a pair an earlier rule generated is scored once, under that rule
+        pairs = pairs.where(~blocked_by(rules[:i]))
         rows.append({"rule": "+".join(rule), "generated": counts[i].comparisons, "added": pairs.count(), "largest_block": counts[i].largest_block})
     return {"identity_records": n, "rules": rows, "scored": sum(r["added"] for r in rows)}
-
-
-def _all_equal(columns):
-    from pyspark.sql import functions as F  # noqa: PLC0415
-
-    cond = F.lit(True)
-    for c in columns:
-        cond = cond & F.coalesce(F.col(f"l.{c}") == F.col(f"r.{c}"), F.lit(False))
-    return cond
 
 
 def exponent(points: list[tuple[int, int]]) -> float | None:
