@@ -66,6 +66,7 @@ def measure(config_path: str, extras: list[tuple[str, ...]]) -> dict:
     from customer_identity.config import load_config  # noqa: PLC0415
     from customer_identity.evaluation import blocking_ceiling, record_truth  # noqa: PLC0415
     from customer_identity.io import read_delta, read_truth  # noqa: PLC0415
+    from customer_identity.model_design import saved_blocking_rules  # noqa: PLC0415
     from customer_identity.resolution import ResolvePaths  # noqa: PLC0415
     from customer_identity.spark import build_session  # noqa: PLC0415
 
@@ -77,7 +78,7 @@ def measure(config_path: str, extras: list[tuple[str, ...]]) -> dict:
     truth = record_truth(crosswalk, read_truth(spark, config, "records"), read_truth(spark, config, "sessions"), resolved).localCheckpoint(eager=True)
     relations = read_truth(spark, config, "relations")
     records = read_delta(spark, paths.identity_records, what="silver.identity_records").localCheckpoint(eager=True)
-    base = [tuple(r) for r in config.model.blocking_rules]
+    base = [tuple(r) for r in saved_blocking_rules(paths.model, config.model)]
     t0 = time.monotonic()
     results = [{"rules": ["+".join(r) for r in base], "extra": None, **asdict(blocking_ceiling(spark, records, truth, relations, base, config.clustering))}]
     for extra in extras:

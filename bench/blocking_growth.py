@@ -29,11 +29,12 @@ def analyse(config_path: str) -> dict:
     from customer_identity.evaluation import blocked_by  # noqa: PLC0415
     from customer_identity.io import read_delta  # noqa: PLC0415
     from customer_identity.matching import all_present, count_comparisons  # noqa: PLC0415
+    from customer_identity.model_design import saved_blocking_rules  # noqa: PLC0415
     from customer_identity.spark import build_session  # noqa: PLC0415
 
     config = load_config("local", config_path)
     spark = build_session(config)
-    rules = config.model.blocking_rules
+    rules = saved_blocking_rules(f"{config.paths.output_root}/model/splink_model.json", config.model)
     columns = sorted({c for rule in rules for c in rule})
     records = read_delta(spark, f"{config.tables.silver}/identity_records").select("record_key", *columns).localCheckpoint(eager=True)
     n = records.count()

@@ -19,6 +19,7 @@ from customer_identity.cli import base_parser, run
 from customer_identity.config import load_config
 from customer_identity.evaluation import blocking_ceiling, evaluate, record_truth
 from customer_identity.io import read_delta, read_truth, write_delta
+from customer_identity.model_design import saved_blocking_rules
 from customer_identity.resolution import ResolvePaths
 from customer_identity.spark import build_session
 
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         relations = read_truth(spark, config, "relations")
         result = evaluate(crosswalk, truth, relations)
         records = read_delta(spark, paths.identity_records, what="silver.identity_records")
-        ceiling = blocking_ceiling(spark, records, truth, relations, config.model.blocking_rules, config.clustering)
+        ceiling = blocking_ceiling(spark, records, truth, relations, saved_blocking_rules(paths.model, config.model), config.clustering)
         row = result.as_row() | {f"ceiling_{k}": v for k, v in dataclasses.asdict(ceiling).items()}
         row["merged_by_relation"] = json.dumps(row["merged_by_relation"])
         write_delta(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from customer_identity.cli import base_parser, run
 from customer_identity.config import ConfigError, load_config
-from customer_identity.matching import build_settings
+from customer_identity.matching import build_comparison_list
 from customer_identity.monitoring import DriftDetected
 from customer_identity.resolution import run_resolve
 from customer_identity.spark import build_session
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def body(args) -> int:
         config = load_config(args.env, args.config)
-        build_settings(config.model)  # a bad model description fails here, before Spark starts
+        build_comparison_list(config.model.comparisons)  # a bad pinned comparison fails here, before Spark starts
         if args.model and not Path(args.model).is_file():
             raise ConfigError(f"--model {args.model}: no such model file")
         if args.model and args.m_from_labels:
@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"comparisons (blocking upper bound): {result.comparisons_upper_bound:,}; pairs kept: {result.pairs_scored_kept:,}; accepted: {result.pairs_accepted:,}")
         print("stage seconds: " + ", ".join(f"{k} {v}" for k, v in result.stage_seconds.items()))
         print(f"model: {result.model_path}")
+        for line in result.model_design:
+            print(f"model design: {line}")
         if result.drift_breaches:
             raise DriftDetected("the run finished and its tables are written, but it drifted: " + "; ".join(result.drift_breaches))
         return 0

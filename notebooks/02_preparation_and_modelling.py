@@ -24,10 +24,11 @@ import os
 
 from pyspark.sql import functions as F
 
-from customer_identity import matching, standardise
+from customer_identity import standardise
 from customer_identity.analysis import AnalysisPaths
 from customer_identity.config import load_config
 from customer_identity.io import read_delta
+from customer_identity.model_design import load_design
 from customer_identity.resolution import ResolvePaths
 from customer_identity.spark import build_session
 
@@ -73,13 +74,17 @@ coverage.show()
 
 # %% [markdown]
 # ## Modelling: the matching model
-# The Splink model is described in `conf/model.yaml`: comparisons, blocking rules, threshold.
-# Blocking bounds the pairs scored; each rule's comparison count is checked against a cap.
+# The model is derived from a profile of the identity records (`customer_identity.model_design`):
+# a comparison per populated attribute, blocking rules on different attributes counted
+# against a cap, EM rules that estimate every comparison. `conf/model.yaml` can pin any part.
+# The design and the profile figures that chose it are saved beside the model.
 
 # %%
-print("comparisons:", [f"{c.comparison}({', '.join(c.columns)})" for c in config.model.comparisons])
-for rc in matching.count_comparisons(records, config.model.blocking_rules):
+design = load_design(paths.model)
+print("comparisons:", [c["comparison"] for c in design["comparisons"]])
+for rc in design["blocking_counts"]:
     print(rc)
+print("attributes used:", design["used_attributes"])
 print("match threshold:", config.model.match_threshold)
 
 # %% [markdown]

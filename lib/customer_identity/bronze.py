@@ -43,7 +43,11 @@ def typed_column(raw: Column, spark_type: str, fmt: str | None = None) -> Column
 
 
 def with_reject_reason(df: DataFrame, source: SourceConfig) -> DataFrame:
-    """Add ``_reject_reason``: null for good rows, else ``malformed``, ``missing:<col>`` or ``bad_type:<col>``."""
+    """Add ``_reject_reason``: null for good rows, else ``malformed``, ``missing:<col>`` or ``bad_type:<col>``.
+
+    In a customers source only the id and required columns can reject a row: any other
+    field that does not parse is nulled later and recorded in ``silver.field_issues``.
+    """
     checks: list[tuple[Column, str]] = []
     if CORRUPT_COLUMN in df.columns:
         checks.append((F.col(CORRUPT_COLUMN).isNotNull(), "malformed"))
@@ -53,6 +57,8 @@ def with_reject_reason(df: DataFrame, source: SourceConfig) -> DataFrame:
         else:
             checks.append((blank_to_null(F.col(col)).isNull(), f"missing:{col}"))
     for col, spark_type in source.types.items():
+        if source.kind == "customers" and col not in (*source.required_columns, source.id_column):
+            continue  # a bad field is nulled and recorded at standardisation (silver.field_issues), the record kept
         if col in df.columns:
             present = blank_to_null(F.col(col)).isNotNull()
             checks.append((present & typed_column(F.col(col), spark_type, source.formats.get(col)).isNull(), f"bad_type:{col}"))
@@ -133,6 +139,10 @@ def ingest_source(spark: SparkSession, config: Config, source: SourceConfig, bat
     everything = read_source(spark, source)
     files = source_files(everything) if source.format != "jdbc" else []
     fresh, changed = (files, []) if source.format == "jdbc" else new_files(spark, config, source, files)
+    if source.format != "jdbc" and not files:
+        log.warning("source=%s: %s holds no rows (empty or header-only); its bronze table stays empty", source.name, source.path)
+        _ensure_bronze(spark, config, source, everything)
+        return IngestResult(source.name, "", 0, 0, 0, {})
     if source.format != "jdbc" and not fresh:
         log.info("source=%s: no new files since the last ingestion; nothing to do", source.name)
         return IngestResult(source.name, "", 0, 0, 0, {})
@@ -177,6 +187,13 @@ def ingest_source(spark: SparkSession, config: Config, source: SourceConfig, bat
         )
         write_delta(ledger, files_ledger_path(config), replace_where=f"source_system = '{source.name}' AND batch_id = '{batch}'")
     return result
+
+
+def _ensure_bronze(spark: SparkSession, config: Config, source: SourceConfig, raw: DataFrame) -> None:
+    """An empty bronze table with the source's columns, so later stages read an empty source, not a missing one."""
+    path = config.bronze_path(source.name)
+    if not delta_exists(spark, path):
+        write_delta(filter_accepted(with_lineage(with_reject_reason(raw.limit(0), source), "")), path)
 
 
 def _delete_file_rows(spark: SparkSession, config: Config, source_name: str, path: str) -> None:

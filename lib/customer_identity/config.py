@@ -39,14 +39,18 @@ CONF_DIR = _conf_dir()
 
 CUSTOMER_ATTRIBUTES = (
     "first_name",
+    "middle_name",
     "surname",
     "full_name",
     "email",
     "phone",
     "date_of_birth",
+    "street_number",
     "address_line_1",
     "address_line_2",
+    "locality",
     "city",
+    "region",
     "postcode",
     "country",
 )
@@ -159,9 +163,21 @@ class LinkGuard:
 
 
 @dataclass(frozen=True)
+class LocaleConfig:
+    """The country whose postcode and telephone conventions the sources follow (ISO 3166 alpha-2)."""
+
+    country: str
+
+
+LINK_TYPES = ("auto", "link_and_dedupe", "dedupe_only", "link_only")
+
+
+@dataclass(frozen=True)
 class ModelConfig:
+    """The matching model. Empty comparisons or rules are derived from a profile of the data."""
+
     account_source: str
-    link_type: str
+    link_type: str  # "auto": dedupe_only for one source, link_and_dedupe for more
     comparisons: tuple[ComparisonSpec, ...]
     blocking_rules: tuple[tuple[str, ...], ...]
     max_comparisons: int
@@ -252,6 +268,7 @@ class Config:
     trust: TrustConfig
     analytics: AnalyticsConfig
     monitoring: MonitoringConfig
+    locale: LocaleConfig = LocaleConfig("GB")
     raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
     def source(self, name: str) -> SourceConfig:
@@ -518,7 +535,7 @@ def _build(data: Mapping[str, Any], origin: Mapping[str, str], env: str, files: 
     v = _Validator(data, origin)
     v.section(
         "",
-        allowed=("paths", "spark", "sources", "tables", "generator", "model", "clustering", "survivorship", "trust", "analytics", "monitoring"),
+        allowed=("paths", "spark", "sources", "tables", "generator", "model", "clustering", "survivorship", "trust", "analytics", "monitoring", "locale"),
         required=("paths", "spark", "tables", "model", "clustering", "survivorship", "trust", "analytics", "monitoring"),
     )
 
@@ -561,9 +578,12 @@ def _build(data: Mapping[str, Any], origin: Mapping[str, str], env: str, files: 
         if not re.fullmatch(r"[a-z][a-z0-9_]*", str(name)):
             raise v.error(f"sources.{name}", "a lower-case identifier as source name")
         sources[name] = _parse_source(v, name, node)
-    for kind in SOURCE_KINDS:
-        if sources and not any(s.kind == kind for s in sources.values()):
-            raise v.error("sources", f"at least one source of kind '{kind}'")
+    if sources_node and not any(s.kind == "customers" for s in sources.values()):
+        raise v.error("sources", "at least one source of kind 'customers' (transactions sources are optional)")
+    loc = v.section("locale", allowed=("country",)) if data.get("locale") is not None else {}
+    country = (v.string(loc, "country", "locale.country", optional=True) or "GB").upper()
+    if not re.fullmatch(r"[A-Z]{2}", country):
+        raise v.error("locale.country", "a two-letter ISO 3166 country code such as GB, US or AU", country)
 
     g = v.section("generator", allowed=("profile", "seed", "start_date", "days", "rates", "profiles"), required=("profile", "seed"))
     rates_node = g.get("rates") or {}
@@ -618,7 +638,8 @@ def _build(data: Mapping[str, Any], origin: Mapping[str, str], env: str, files: 
     )
     return Config(
         env=env, files=files, paths=paths, spark=spark, sources=sources, tables=tables, generator=generator,
-        model=model, clustering=clustering, survivorship=survivorship, trust=trust, analytics=analytics, monitoring=monitoring, raw=data,
+        model=model, clustering=clustering, survivorship=survivorship, trust=trust, analytics=analytics, monitoring=monitoring,
+        locale=LocaleConfig(country), raw=data,
     )  # fmt: skip
 
 
@@ -700,7 +721,10 @@ def _probability(v: _Validator, node: Mapping[str, Any], key: str, dotted: str) 
 
 
 def _rules(v: _Validator, node: Mapping[str, Any], key: str, dotted: str, minimum: int = 1) -> tuple[tuple[str, ...], ...]:
+    """A list of rules, each a list of column names; an absent key is an empty list when ``minimum`` is 0."""
     value = node.get(key)
+    if value is None and minimum == 0:
+        return ()
     if not isinstance(value, list) or len(value) < minimum:
         raise v.error(dotted, f"a list of at least {minimum} rule(s), each a list of column names", value)
     out = []
@@ -716,15 +740,18 @@ def _parse_model(v: _Validator, sources: Mapping[str, SourceConfig]) -> ModelCon
         "model",
         allowed=("account_source", "link_type", "comparisons", "blocking_rules", "max_comparisons", "training",
                  "predict_threshold", "match_threshold", "link_guard", "spark"),
-        required=("account_source", "comparisons", "blocking_rules", "training", "predict_threshold", "match_threshold"),
+        required=("training", "predict_threshold", "match_threshold"),
     )  # fmt: skip
-    account_source = v.string(m, "account_source", "model.account_source")
-    if sources and account_source not in sources:
+    account_source = v.string(m, "account_source", "model.account_source", optional=True) or ""
+    if account_source and sources and account_source not in sources:
         raise v.error("model.account_source", f"a configured source among {sorted(sources)}", account_source)
+    for s in sources.values():
+        if s.kind == "transactions" and "customer_id" in s.columns and not account_source:
+            raise v.error("model.account_source", f"the customers source whose ids sources.{s.name}.columns.customer_id refers to")
     comparisons = []
-    raw_comparisons = m.get("comparisons")
-    if not isinstance(raw_comparisons, list) or not raw_comparisons:
-        raise v.error("model.comparisons", "a non-empty list of comparisons", raw_comparisons)
+    raw_comparisons = m.get("comparisons") or []
+    if not isinstance(raw_comparisons, list):
+        raise v.error("model.comparisons", "a list of comparisons (leave it out to derive them from the data)", raw_comparisons)
     for i, spec in enumerate(raw_comparisons):
         dotted = f"model.comparisons[{i}]"
         if not isinstance(spec, Mapping):
@@ -742,7 +769,7 @@ def _parse_model(v: _Validator, sources: Mapping[str, SourceConfig]) -> ModelCon
     t = v.section(
         "model.training",
         allowed=("deterministic_rules", "deterministic_recall", "u_max_pairs", "u_num_chunks", "em_blocking_rules", "em_record_sample_proportion", "seed"),
-        required=("deterministic_rules", "deterministic_recall", "em_blocking_rules"),
+        required=("deterministic_recall",),
     )
     ms = m.get("spark") or {}
     if not isinstance(ms, Mapping):
@@ -758,15 +785,15 @@ def _parse_model(v: _Validator, sources: Mapping[str, SourceConfig]) -> ModelCon
         raise v.error("model.training.em_record_sample_proportion", "a number in (0, 1]", em_sample)
     return ModelConfig(
         account_source=account_source,
-        link_type=v.string(m, "link_type", "model.link_type", choices=("link_and_dedupe", "dedupe_only", "link_only"), optional=True) or "link_and_dedupe",
+        link_type=v.string(m, "link_type", "model.link_type", choices=LINK_TYPES, optional=True) or "auto",
         comparisons=tuple(comparisons),
-        blocking_rules=_rules(v, m, "blocking_rules", "model.blocking_rules"),
+        blocking_rules=_rules(v, m, "blocking_rules", "model.blocking_rules", minimum=0),
         max_comparisons=v.integer(m, "max_comparisons", "model.max_comparisons", minimum=1) if "max_comparisons" in m else 50_000_000,
-        deterministic_rules=_rules(v, t, "deterministic_rules", "model.training.deterministic_rules"),
+        deterministic_rules=_rules(v, t, "deterministic_rules", "model.training.deterministic_rules", minimum=0),
         deterministic_recall=_probability(v, t, "deterministic_recall", "model.training.deterministic_recall"),
         u_max_pairs=v.integer(t, "u_max_pairs", "model.training.u_max_pairs", minimum=1000) if "u_max_pairs" in t else 1_000_000,
         u_num_chunks=v.integer(t, "u_num_chunks", "model.training.u_num_chunks", minimum=1) if "u_num_chunks" in t else 1,
-        em_blocking_rules=_rules(v, t, "em_blocking_rules", "model.training.em_blocking_rules", minimum=2),
+        em_blocking_rules=_rules(v, t, "em_blocking_rules", "model.training.em_blocking_rules", minimum=0),
         em_record_sample_proportion=float(em_sample),
         seed=v.integer(t, "seed", "model.training.seed") if "seed" in t else 42,
         predict_threshold=_probability(v, m, "predict_threshold", "model.predict_threshold"),
@@ -788,7 +815,7 @@ def _parse_link_guard(v: _Validator, compared: set[str]) -> LinkGuard:
             raise v.error(f"model.link_guard.{key}", "a non-empty list of strings", value)
         lists[key] = tuple(value)
     for i, column in enumerate(lists["unless_equal"]):
-        if column not in compared:  # only compared columns are kept beside each scored pair
+        if compared and column not in compared:  # only compared columns are kept beside each scored pair
             raise v.error(f"model.link_guard.unless_equal[{i}]", f"a column of model.comparisons {sorted(compared)}", column)
     return LinkGuard(
         comparison=v.string(g, "comparison", "model.link_guard.comparison"),

@@ -25,3 +25,11 @@ class TableNotFound(CustomerIdentityError):
 
 class MissingSecret(CustomerIdentityError):
     """A secret the job needs is not in the environment (secrets never come from config files)."""
+
+
+class ModelTrainingError(CustomerIdentityError):
+    """The model could not be estimated from the data."""
+
+
+class ComparisonBudgetExceeded(CustomerIdentityError):
+    """The blocking rules would generate more pairs than ``model.max_comparisons`` allows."""

@@ -171,6 +171,13 @@ def delete_pairs_of(spark: SparkSession, path: str, keys: DataFrame) -> None:
         DeltaTable.forPath(spark, path).alias("t").merge(k.alias("s"), f"t.record_key_{side} = s.record_key").whenMatchedDelete().execute()
 
 
+def delete_rows_of(spark: SparkSession, path: str, keys: DataFrame, key: str = "record_key") -> None:
+    """Delete the rows whose ``key`` is in ``keys``."""
+    from delta.tables import DeltaTable  # noqa: PLC0415
+
+    DeltaTable.forPath(spark, path).alias("t").merge(keys.select(key).distinct().alias("s"), f"t.{key} = s.{key}").whenMatchedDelete().execute()
+
+
 # --------------------------------------------------------------------------- generator output
 
 

@@ -10,32 +10,26 @@ names are unrelated unless an identifier agrees exactly.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from functools import reduce
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from customer_identity.config import ConfigError, LinkGuard, ModelConfig
-from customer_identity.errors import CustomerIdentityError
+from customer_identity.config import ComparisonSpec, ConfigError, LinkGuard, ModelConfig
+from customer_identity.errors import ComparisonBudgetExceeded, ModelTrainingError
+from customer_identity.model_design import RuleCount, link_type_for
 
 log = logging.getLogger(__name__)
 
 UNIQUE_ID = "record_key"
-
-
-class ModelTrainingError(CustomerIdentityError):
-    """The model could not be estimated from the data."""
-
-
-class ComparisonBudgetExceeded(CustomerIdentityError):
-    """The blocking rules would generate more pairs than ``model.max_comparisons`` allows."""
 
 
 def _comparison_library():
@@ -45,29 +39,68 @@ def _comparison_library():
 
 
 def address_postcode_comparison(address_col: str, postcode_col: str, outward_col: str):
-    """Where someone lives, compared once: same address, same postcode, one character off, same district, else.
+    """Where someone lives from address, postcode and district (see :func:`location_comparison`)."""
+    return location_comparison(address=address_col, postcode=postcode_col, district=outward_col)
 
-    Address and postcode are one piece of evidence; comparing them separately counts a
-    shared home twice and makes family members look like one person. A postcode one
-    character off in the same district is usually the same postcode mistyped, which a
-    district-only level would weigh like a neighbour's.
+
+def location_comparison(
+    address: str | None = None, street_number: str | None = None, postcode: str | None = None, district: str | None = None,
+    locality: str | None = None, city: str | None = None, region: str | None = None, term_frequencies: Sequence[str] = (),
+):  # fmt: skip
+    """Where someone lives, compared once, from the most to the least specific evidence present.
+
+    Address, postcode, locality, town and region are one piece of evidence; comparing them
+    separately counts a shared home several times and makes family members look like one
+    person. A postcode one character off in the same district is usually the same postcode
+    mistyped, which a district-only level would weigh like a neighbour's; the same street
+    number on a similar street is usually the same address mistyped. Levels exist only for
+    the columns given; ``term_frequencies`` names the roles (address, postcode) whose exact
+    level is adjusted by how common the value is.
     """
     import splink.comparison_level_library as cll  # noqa: PLC0415
 
-    return _comparison_library().CustomComparison(
-        output_column_name="location",
-        comparison_description="address and postcode",
-        comparison_levels=[
-            cll.NullLevel(postcode_col),
-            cll.And(cll.ExactMatchLevel(postcode_col), cll.ExactMatchLevel(address_col)).configure(label_for_charts="same address and postcode"),
-            cll.ExactMatchLevel(postcode_col),
-            cll.And(cll.ExactMatchLevel(outward_col), cll.LevenshteinLevel(postcode_col, 1)).configure(
-                label_for_charts="same district, postcode one character off"
-            ),
-            cll.ExactMatchLevel(outward_col).configure(label_for_charts="same postcode district"),
-            cll.ElseLevel(),
-        ],
+    present = [c for c in (address, postcode, locality, city, region) if c]
+    if not present:
+        raise ConfigError("LocationComparison needs at least one of address, postcode, locality, city or region")
+    tf = set(term_frequencies)
+    exact = lambda col, role, label: cll.ExactMatchLevel(col).configure(  # noqa: E731
+        label_for_charts=label, **({"tf_adjustment_column": col} if role in tf else {})
     )
+    levels = [cll.And(*[cll.NullLevel(c) for c in present]) if len(present) > 1 else cll.NullLevel(present[0])]
+    if address and postcode:
+        levels.append(cll.And(cll.ExactMatchLevel(postcode), cll.ExactMatchLevel(address)).configure(label_for_charts="same address and postcode"))
+    if address:
+        levels.append(exact(address, "address", "same address"))
+    if postcode:
+        levels.append(exact(postcode, "postcode", "same postcode"))
+    if address and street_number:
+        levels.append(cll.And(cll.ExactMatchLevel(street_number), cll.JaroWinklerLevel(address, 0.88)).configure(label_for_charts="same number, similar street"))
+    if postcode and district:
+        levels.append(cll.And(cll.ExactMatchLevel(district), cll.LevenshteinLevel(postcode, 1)).configure(label_for_charts="same district, postcode one character off"))
+    elif postcode:
+        levels.append(cll.LevenshteinLevel(postcode, 1).configure(label_for_charts="postcode one character off"))
+    for col, label in ((district, "same postcode district"), (locality, "same locality"), (city, "same town"), (region, "same region")):
+        if col:
+            levels.append(cll.ExactMatchLevel(col).configure(label_for_charts=label))
+    levels.append(cll.ElseLevel())
+    return _comparison_library().CustomComparison(output_column_name="location", comparison_description="where someone lives", comparison_levels=levels)
+
+
+def middle_name_comparison(middle_name: str, initial: str, full_names: bool = True):
+    """Middle name: the same name, the same initial (one side may give only the initial), else."""
+    import splink.comparison_level_library as cll  # noqa: PLC0415
+
+    levels = [cll.NullLevel(initial)]
+    if full_names:
+        levels.append(cll.ExactMatchLevel(middle_name).configure(label_for_charts="same middle name"))
+    levels += [cll.ExactMatchLevel(initial).configure(label_for_charts="same middle initial"), cll.ElseLevel()]
+    return _comparison_library().CustomComparison(output_column_name="middle_name", comparison_description="middle name", comparison_levels=levels)
+
+
+def exact_match(column: str, term_frequency_adjustments: bool = False):
+    """Splink's exact match, with term frequencies when the column's values are skewed."""
+    comparison = _comparison_library().ExactMatch(column)
+    return comparison.configure(term_frequency_adjustments=True) if term_frequency_adjustments else comparison
 
 
 def person_name_comparison(
@@ -102,13 +135,24 @@ def person_name_comparison(
 
 
 # Comparisons this product adds to Splink's library, usable by name in conf/model.yaml.
-PROJECT_COMPARISONS = {"AddressPostcodeComparison": address_postcode_comparison, "PersonNameComparison": person_name_comparison}
+PROJECT_COMPARISONS = {
+    "AddressPostcodeComparison": address_postcode_comparison,
+    "PersonNameComparison": person_name_comparison,
+    "LocationComparison": location_comparison,
+    "MiddleNameComparison": middle_name_comparison,
+    "ExactMatch": exact_match,
+}
 
 
 def build_comparisons(model: ModelConfig) -> list:
+    return build_comparison_list(model.comparisons)
+
+
+def build_comparison_list(specs: Sequence[ComparisonSpec]) -> list:
+    """Splink comparisons from their descriptions; a wrong one raises ConfigError naming it."""
     cl = _comparison_library()
     out = []
-    for i, spec in enumerate(model.comparisons):
+    for i, spec in enumerate(specs):
         cls = PROJECT_COMPARISONS.get(spec.comparison) or getattr(cl, spec.comparison, None)
         if cls is None or not callable(cls):
             raise ConfigError(
@@ -128,12 +172,12 @@ def _block_on(rule: Sequence[str]):
     return block_on(*rule)
 
 
-def build_settings(model: ModelConfig):
-    """Splink settings from the configured model; raises ConfigError before Spark starts when wrong."""
+def build_settings(model: ModelConfig, link_type: str | None = None):
+    """Splink settings from the (derived or configured) model; raises ConfigError before Spark starts when wrong."""
     from splink import SettingsCreator  # noqa: PLC0415
 
     return SettingsCreator(
-        link_type=model.link_type,
+        link_type=link_type or link_type_for(model.link_type, 2),
         unique_id_column_name=UNIQUE_ID,
         comparisons=build_comparisons(model),
         blocking_rules_to_generate_predictions=[_block_on(r) for r in model.blocking_rules],
@@ -151,13 +195,6 @@ def all_present(columns: Sequence[str]) -> Column:
     for c in columns:
         cond = cond & F.col(c).isNotNull()
     return cond
-
-
-@dataclass(frozen=True)
-class RuleCount:
-    rule: tuple[str, ...]
-    comparisons: int
-    largest_block: int
 
 
 def count_comparisons(records: DataFrame, rules: Sequence[Sequence[str]], new_flag: str | None = None) -> list[RuleCount]:
@@ -211,13 +248,33 @@ def splink_spark_settings(spark: SparkSession, model: ModelConfig) -> Iterator[N
 
 
 def _register(spark: SparkSession, model: ModelConfig, records_by_source: Mapping[str, DataFrame]):
+    """Register the inputs with Splink: (db_api, inputs, link type).
+
+    Splink adds ``source_dataset`` only when two or more tables are registered, so one
+    source, or ``dedupe_only``, is registered as a single table (record keys already name
+    their source). ``link_and_dedupe`` over one table is the same as ``dedupe_only``.
+    """
     from splink import SparkAPI  # noqa: PLC0415
 
     db_api = SparkAPI(spark_session=spark, break_lineage_method=model.break_lineage_method)
     # a fresh table name per registration, so training and prediction can share a session
     suffix = uuid.uuid4().hex[:8]
+    link_type = link_type_for(model.link_type, len(records_by_source))
+    if len(records_by_source) < 2 and link_type == "link_only":
+        raise ConfigError(f"model.link_type: link_only needs two or more customer sources; the records come from {sorted(records_by_source) or 'none'}")
+    if len(records_by_source) < 2 or link_type == "dedupe_only":
+        union = reduce(DataFrame.unionByName, records_by_source.values())
+        return db_api, db_api.register(union, table_name=f"records_{suffix}"), "dedupe_only"
     inputs = [db_api.register(df, dataset_display_name=name, table_name=f"{name}_{suffix}") for name, df in records_by_source.items()]
-    return db_api, inputs
+    return db_api, inputs, link_type
+
+
+def with_source_datasets(pairs: DataFrame) -> DataFrame:
+    """``source_dataset_l``/``_r`` from the record keys ("<source>:<id>") where Splink did not add them."""
+    for side in ("l", "r"):
+        if f"source_dataset_{side}" not in pairs.columns:
+            pairs = pairs.withColumn(f"source_dataset_{side}", F.substring_index(F.col(f"{UNIQUE_ID}_{side}"), ":", 1))
+    return pairs
 
 
 def effective_recall(records_by_source: Mapping[str, DataFrame], model: ModelConfig) -> float:
@@ -243,41 +300,66 @@ def effective_recall(records_by_source: Mapping[str, DataFrame], model: ModelCon
     return recall
 
 
+def _splink_errors() -> tuple[type[BaseException], ...]:
+    from splink.internals.exceptions import SplinkException  # noqa: PLC0415
+
+    return (SplinkException, ValueError)
+
+
 def train_model(
     spark: SparkSession, model: ModelConfig, records_by_source: Mapping[str, DataFrame], model_path: str, match_labels: DataFrame | None = None
 ) -> str:
-    """Train the configured model on Spark and save it as Splink JSON at ``model_path``.
+    """Train the model on Spark and save it as Splink JSON at ``model_path``.
 
-    ``match_labels`` (record_key_l, record_key_r of pairs reviewers confirmed as matches)
-    re-estimate the m parameters after EM, through Splink's estimate from pairwise labels.
+    Rules that generate no pairs are skipped with a message; an EM session Splink cannot
+    complete is discarded; training ends in :class:`ModelTrainingError` (one line), never a
+    Splink traceback. ``match_labels`` (record_key_l, record_key_r of pairs reviewers
+    confirmed as matches) re-estimate the m parameters after EM.
     """
     from splink import Linker  # noqa: PLC0415
 
+    records = reduce(DataFrame.unionByName, records_by_source.values())
     with splink_spark_settings(spark, model):
-        db_api, inputs = _register(spark, model, records_by_source)
-        linker = Linker(inputs, build_settings(model))
-        recall = effective_recall(records_by_source, model)
-        linker.training.estimate_probability_two_random_records_match([_block_on(r) for r in model.deterministic_rules], recall=recall)
-        linker.training.estimate_u_using_random_sampling(max_pairs=model.u_max_pairs, seed=model.seed, num_chunks=model.u_num_chunks)
+        db_api, inputs, link_type = _register(spark, model, records_by_source)
+        linker = Linker(inputs, build_settings(model, link_type))
+        deterministic = [r for r, c in zip(model.deterministic_rules, count_comparisons(records, model.deterministic_rules)) if c.comparisons or _skip(r, "prior")]
+        if deterministic:
+            recall = effective_recall(records_by_source, dataclasses.replace(model, deterministic_rules=tuple(deterministic)))
+            try:
+                linker.training.estimate_probability_two_random_records_match([_block_on(r) for r in deterministic], recall=recall)
+            except _splink_errors() as exc:
+                log.warning("the prior could not be estimated from the deterministic rules (%s); Splink's default is kept", _first_line(exc))
+        else:
+            log.warning("no deterministic rule finds a pair: the prior keeps Splink's default")
+        try:
+            linker.training.estimate_u_using_random_sampling(max_pairs=model.u_max_pairs, seed=model.seed, num_chunks=model.u_num_chunks)
+        except _splink_errors() as exc:
+            raise ModelTrainingError(f"u could not be estimated by random sampling: {_first_line(exc)}") from None
         trained = 0
-        for rule in model.em_blocking_rules:
+        em_counts = count_comparisons(records, model.em_blocking_rules)
+        for rule, counted in zip(model.em_blocking_rules, em_counts):
+            if not counted.comparisons:
+                _skip(rule, "EM")
+                continue
             try:
                 linker.training.estimate_parameters_using_expectation_maximisation(_block_on(rule), record_sample_proportion=model.em_record_sample_proportion)
                 trained += 1
-            except ValueError as exc:
-                # Splink refuses an m estimate of exactly 0 (a level seen only among non-matches,
-                # common on small data); the session is discarded and the model keeps its values
-                log.warning("EM blocked on %s was discarded: %s", "+".join(rule), str(exc).split(".")[0])
+            except _splink_errors() as exc:
+                # e.g. an m estimate of exactly 0 (a level seen only among non-matches, common on
+                # small data): the session is discarded and the model keeps its values
+                log.warning("EM blocked on %s was discarded: %s", "+".join(rule), _first_line(exc))
         if trained == 0:
-            raise ModelTrainingError("no EM session succeeded: the data is too small or the blocking rules too narrow to estimate m")
+            tried = "; ".join(f"{'+'.join(c.rule)} ({c.comparisons:,} pairs)" for c in em_counts) or "none"
+            raise ModelTrainingError(f"no EM session succeeded (rules tried: {tried}): the data is too small or the rules too narrow to estimate m")
         if match_labels is not None:
             source_of = lambda c: F.substring_index(F.col(c), ":", 1)  # noqa: E731  record keys are "<source>:<id>"
-            labels = match_labels.select(
-                source_of("record_key_l").alias("source_dataset_l"),
-                F.col("record_key_l").alias(f"{UNIQUE_ID}_l"),
-                source_of("record_key_r").alias("source_dataset_r"),
-                F.col("record_key_r").alias(f"{UNIQUE_ID}_r"),
-            )
+            sides = [(f"source_dataset_{s}", f"{UNIQUE_ID}_{s}", f"record_key_{s}") for s in ("l", "r")]
+            columns = []
+            for dataset, uid, key in sides:
+                if link_type != "dedupe_only":
+                    columns.append(source_of(key).alias(dataset))
+                columns.append(F.col(key).alias(uid))
+            labels = match_labels.select(*columns)
             n = labels.count()
             if n == 0:
                 raise ModelTrainingError("re-estimating m from review labels needs at least one labelled match")
@@ -290,6 +372,16 @@ def train_model(
             linker.table_management.compute_tf_table(column).as_spark_dataframe().write.mode("overwrite").parquet(f"{tf_dir(model_path)}/{column}")
     log.info("trained model saved to %s (term frequencies in %s)", model_path, tf_dir(model_path))
     return model_path
+
+
+def _skip(rule: Sequence[str], purpose: str) -> bool:
+    log.warning("%s rule %s finds no pairs in these records: skipped", purpose, "+".join(rule))
+    return False
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
 def tf_dir(model_path: str) -> str:
@@ -339,8 +431,9 @@ def predict_pairs(spark: SparkSession, model: ModelConfig, records_by_source: Ma
     from splink import Linker  # noqa: PLC0415
 
     with splink_spark_settings(spark, model):
-        db_api, inputs = _register(spark, model, records_by_source)
+        db_api, inputs, link_type = _register(spark, model, records_by_source)
         settings = _explainable_settings(model_path)
+        settings["link_type"] = link_type
         rules = [_block_on(r).create_blocking_rule_dict("spark") for r in model.blocking_rules]
         only_new = any(NEW_FLAG in df.columns for df in records_by_source.values())
         if only_new:
@@ -360,8 +453,10 @@ def predict_pairs(spark: SparkSession, model: ModelConfig, records_by_source: Ma
         # join condition and again in the projection). Filtering afterwards computes it once:
         # on `medium`, 227,193 pairs kept either way, and predict 24.3 s -> 19.5 s
         # (bench/matching_levers.py, variant splink_threshold against project).
-        predictions = linker.inference.predict().as_spark_dataframe().filter(F.col("match_probability") >= threshold)
-        if model.link_guard is not None:
+        predictions = with_source_datasets(linker.inference.predict().as_spark_dataframe().filter(F.col("match_probability") >= threshold))
+        if model.link_guard is not None and f"gamma_{model.link_guard.comparison}" not in predictions.columns:
+            log.warning("model.link_guard: the model has no comparison '%s'; no pair is guarded", model.link_guard.comparison)
+        elif model.link_guard is not None:
             predictions = with_link_guard(predictions, model.link_guard, guarded_levels(model_path, model.link_guard))
         first = [f"{UNIQUE_ID}_l", f"{UNIQUE_ID}_r", "source_dataset_l", "source_dataset_r", *[c for c in PAIR_COLUMNS if c in predictions.columns]]
         pairs = predictions.select(*first, *[c for c in predictions.columns if c not in first])
@@ -396,7 +491,7 @@ def with_link_guard(pairs: DataFrame, guard: LinkGuard, gammas: Sequence[int]) -
     ``model_match_probability`` and ``model_match_weight`` keep the model's values.
     """
     agrees = F.lit(False)
-    for column in guard.unless_equal:
+    for column in [c for c in guard.unless_equal if f"{c}_l" in pairs.columns]:  # identifiers the model compares
         agrees = agrees | F.coalesce(F.col(f"{column}_l") == F.col(f"{column}_r"), F.lit(False))
     guarded = F.coalesce(F.col(f"gamma_{guard.comparison}").isin(*gammas), F.lit(False)) & ~agrees
     p = F.col("match_probability")
@@ -453,8 +548,8 @@ def save_model_charts(
         written.append(path)
 
     with splink_spark_settings(spark, model):
-        db_api, inputs = _register(spark, model, records_by_source)
-        linker = Linker(inputs, _explainable_settings(model_path))
+        db_api, inputs, link_type = _register(spark, model, records_by_source)
+        linker = Linker(inputs, {**_explainable_settings(model_path), "link_type": link_type})
         save(linker.visualisations.match_weights_chart(), "match_weights")
         save(linker.visualisations.m_u_parameters_chart(), "m_u_parameters")
         # the histogram query reads Splink's own predictions table name

@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 RUN_METRICS_SCHEMA = (
     "run_id string, finished_at timestamp, mode string, rows_read map<string,long>, rows_accepted map<string,long>, rows_quarantined map<string,long>, "
     "identity_records long, comparisons long, pairs_kept long, accepted_pairs long, customers long, "
-    "id_changes map<string,long>, stage_seconds map<string,double>, model_fingerprint string, drift_breaches array<string>"
+    "id_changes map<string,long>, stage_seconds map<string,double>, model_fingerprint string, drift_breaches array<string>, "
+    "field_issues map<string,long>"
 )
 
 

@@ -13,6 +13,7 @@ and ``golden``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -25,11 +26,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-from customer_identity import clustering, golden, identities, ids, incremental, matching, monitoring, review, runs
+from customer_identity import clustering, golden, identities, ids, incremental, matching, model_design, monitoring, profile, review, runs
 from customer_identity.bronze import BATCH, INGESTED_AT, source_row_counts
-from customer_identity.config import Config
+from customer_identity.config import Config, ModelConfig
 from customer_identity.errors import RowCountMismatch
-from customer_identity.io import delete_pairs_of, delta_exists, delta_version, read_delta, remap_and_append, upsert_delta, write_delta
+from customer_identity.io import delete_pairs_of, delete_rows_of, delta_exists, delta_version, read_delta, remap_and_append, upsert_delta, write_delta
 from customer_identity.review import ReviewFileError
 from customer_identity.standardise import nickname_table
 
@@ -51,6 +52,7 @@ class ResolvePaths:
     customer_id_history: str
     run_metrics: str
     run_ledger: str
+    field_issues: str
 
     @classmethod
     def from_config(cls, config: Config) -> ResolvePaths:
@@ -69,12 +71,13 @@ class ResolvePaths:
             customer_id_history=f"{gold}/customer_id_history",
             run_metrics=f"{root}/meta/run_metrics",
             run_ledger=f"{root}/meta/resolve_runs",
+            field_issues=f"{silver}/field_issues",
         )
 
     def owned_tables(self) -> dict[str, str]:
         """The tables a resolve run writes: restored together when a run did not finish."""
         names = ("identity_records", "transactions", "match_pairs", "clusters", "customers", "crosswalk", "transactions_resolved",
-                 "customer_counts", "customer_id_history", "run_metrics")  # fmt: skip
+                 "customer_counts", "customer_id_history", "run_metrics", "field_issues")  # fmt: skip
         return {n: getattr(self, n) for n in names}
 
 
@@ -96,6 +99,7 @@ class ResolveResult:
     id_changes: dict[str, int] = field(default_factory=dict)  # customer_id_history events of this run
     drift_breaches: list[str] = field(default_factory=list)  # bounds this run broke (monitoring)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    model_design: list[str] = field(default_factory=list)  # what the model was derived to compare and block on, and why
 
 
 def latest_per_key(df: DataFrame, key: str) -> DataFrame:
@@ -113,27 +117,32 @@ def build_silver(spark: SparkSession, config: Config, batches: dict[str, list[st
     """(identity records, typed transactions) from the bronze tables, or from the given batches only.
 
     ``known_accounts`` (record keys) are accounts already resolved: purchases that reference
-    them do not create an orphan-account record.
+    them do not create an orphan-account record. Identity records carry ``field_issues``
+    (fields nulled during standardisation); :func:`identities.field_issues` lists them.
     """
     nicknames = F.broadcast(nickname_table(spark))
     account_source = config.model.account_source
+    country = config.locale.country
     customer_records = []
     for source in config.sources_of_kind("customers"):
         bronze = latest_per_key(_bronze(spark, config, source.name, batches), source.id_column)
-        customer_records.append(identities.standardise_customer_source(bronze, source, nicknames))
+        customer_records.append(identities.standardise_customer_source(bronze, source, nicknames, country))
     tx_frames = []
     for source in config.sources_of_kind("transactions"):
-        tx_frames.append(identities.typed_transactions(_bronze(spark, config, source.name, batches), source, account_source))
+        tx_frames.append(identities.typed_transactions(_bronze(spark, config, source.name, batches), source, account_source, country))
+    if not tx_frames:
+        tx_frames.append(identities.empty_transactions(spark, account_source))
     # materialised once: guest identities, orphan accounts and the silver table all read it,
     # and each read would otherwise standardise every purchase's guest name again
     transactions = reduce(DataFrame.unionByName, tx_frames).localCheckpoint(eager=True)
     accounts = reduce(DataFrame.unionByName, customer_records)
-    known = accounts.filter(F.col("source_system") == account_source).select("record_key")
-    if known_accounts is not None:
-        known = known.unionByName(known_accounts.select("record_key"))
-    records = accounts.unionByName(identities.guest_identities(transactions, nicknames)).unionByName(
-        identities.orphan_account_identities(transactions, known, account_source)
-    )
+    no_issues = F.array().cast(identities.FIELD_ISSUE_TYPE).alias("field_issues")
+    records = accounts.unionByName(identities.guest_identities(transactions, nicknames, country).select("*", no_issues))
+    if account_source:
+        known = accounts.filter(F.col("source_system") == account_source).select("record_key")
+        if known_accounts is not None:
+            known = known.unionByName(known_accounts.select("record_key"))
+        records = records.unionByName(identities.orphan_account_identities(transactions, known, account_source).select("*", no_issues))
     return records, transactions
 
 
@@ -249,12 +258,20 @@ def _resolve_full(
         previous = previous.localCheckpoint(eager=True)
     records, transactions = build_silver(spark, config)
     records = records.localCheckpoint(eager=True)
+    write_delta(identities.field_issues(records), paths.field_issues)
+    records = records.drop("field_issues")
     _check_unique_keys(records)
     clock.lap("standardise")
 
-    # the budget is checked before anything is written: a bad rule changes no table
-    counts = matching.count_comparisons(records, config.model.blocking_rules)
-    upper_bound = matching.check_comparison_budget(counts, config.model.max_comparisons)
+    # the model is designed and the budget checked before anything is written: a bad rule changes no table
+    design = None
+    if model_path is None:
+        design = design_model(config, records)
+        model = design.apply(config.model)
+    else:
+        model = scoring_model(config, model_path)
+    counts = matching.count_comparisons(records, model.blocking_rules)
+    upper_bound = matching.check_comparison_budget(counts, model.max_comparisons)
     clock.lap("blocking")
 
     write_delta(records, paths.identity_records)
@@ -267,10 +284,11 @@ def _resolve_full(
     records_by_source = {name: records.filter(F.col("source_system") == name) for name in sorted(by_source)}
     if model_path is None:
         match_labels = labels.filter("is_match") if m_from_labels and labels is not None else None
-        model_path = matching.train_model(spark, config.model, records_by_source, paths.model, match_labels)
+        model_path = matching.train_model(spark, model, records_by_source, paths.model, match_labels)
+        model_design.save_design(design, model_path)
         clock.lap("train")
 
-    pairs = matching.predict_pairs(spark, config.model, records_by_source, model_path, config.model.predict_threshold)
+    pairs = matching.predict_pairs(spark, model, records_by_source, model_path, config.model.predict_threshold)
     write_delta(pairs, paths.match_pairs)
     pairs = read_delta(spark, paths.match_pairs)
     n_pairs = pairs.count()
@@ -303,7 +321,21 @@ def _resolve_full(
 
     n_transactions = transactions.count()
     _check_conservation(spark, paths, n_records, n_transactions)
-    return _result(run_id, counts_row, n_records, by_source, upper_bound, n_pairs, n_accepted, n_transactions, model_path, id_changes, clock)
+    result = _result(run_id, counts_row, n_records, by_source, upper_bound, n_pairs, n_accepted, n_transactions, model_path, id_changes, clock)
+    result.model_design = design.summary_lines() if design is not None else []
+    return result
+
+
+def design_model(config: Config, records: DataFrame) -> model_design.ModelDesign:
+    """Profile the identity records and derive what the configured model leaves unpinned."""
+    rows = [r.asDict() for r in profile.profile_records(records, config.locale.country).collect()]
+    summary = profile.summarise(rows)
+    return model_design.derive_design(config.model, summary, len(summary.records_by_source), lambda rules: matching.count_comparisons(records, rules))
+
+
+def scoring_model(config: Config, model_path: str) -> ModelConfig:
+    """The configured model with the blocking rules a saved model was designed with."""
+    return dataclasses.replace(config.model, blocking_rules=model_design.saved_blocking_rules(model_path, config.model))
 
 
 def _resolve_incremental(
@@ -315,7 +347,9 @@ def _resolve_incremental(
     existing = read_delta(spark, paths.identity_records, what="silver.identity_records")
     known_accounts = existing.filter(F.col("source_system") == config.model.account_source).select("record_key")
     incoming, new_tx = build_silver(spark, config, runs.batches_by_source(set(plan.batches)), known_accounts)
-    classified = incremental.classify_incoming(incoming, existing).localCheckpoint(eager=True)
+    incoming = incoming.localCheckpoint(eager=True)
+    _replace_field_issues(spark, paths, incoming)
+    classified = incremental.classify_incoming(incoming.drop("field_issues"), existing).localCheckpoint(eager=True)
     new_tx = new_tx.localCheckpoint(eager=True)
     changes = {r.change: r["count"] for r in classified.groupBy("change").count().collect()}
     log.info("incoming identity records: %s; new transaction rows: %d", ", ".join(f"{k} {v}" for k, v in sorted(changes.items())) or "none", new_tx.count())
@@ -329,7 +363,8 @@ def _resolve_incremental(
     changed = classified.filter(F.col("change") == incremental.CHANGED).select("record_key")
     clock.lap("standardise")
 
-    rules = config.model.blocking_rules
+    model = scoring_model(config, model_path)
+    rules = model.blocking_rules
     scored = records.join(to_score, "record_key", "left_semi")
     partners = incremental.blocking_partners(records.join(to_score, "record_key", "left_anti"), scored, rules)
     flagged = to_score.withColumn(matching.NEW_FLAG, F.lit(True))
@@ -339,7 +374,7 @@ def _resolve_incremental(
         .withColumn(matching.NEW_FLAG, F.coalesce(matching.NEW_FLAG, F.lit(False)))
         .localCheckpoint(eager=True)
     )
-    upper_bound = matching.check_comparison_budget(matching.count_comparisons(inputs, rules, matching.NEW_FLAG), config.model.max_comparisons)
+    upper_bound = matching.check_comparison_budget(matching.count_comparisons(inputs, rules, matching.NEW_FLAG), model.max_comparisons)
     clock.lap("blocking")
 
     n_pairs = 0
@@ -348,7 +383,7 @@ def _resolve_incremental(
     if changes.get(incremental.NEW, 0) + changes.get(incremental.CHANGED, 0):
         present = sorted(r[0] for r in inputs.select("source_system").distinct().collect())
         by_input_source = {name: inputs.filter(F.col("source_system") == name) for name in present}
-        new_pairs = matching.predict_pairs(spark, config.model, by_input_source, model_path, config.model.predict_threshold)
+        new_pairs = matching.predict_pairs(spark, model, by_input_source, model_path, config.model.predict_threshold)
         n_pairs = new_pairs.count()
         if changes.get(incremental.CHANGED, 0):
             delete_pairs_of(spark, paths.match_pairs, changed)  # their old pairs were scored on old values
@@ -397,6 +432,15 @@ def _resolve_incremental(
     return _result(run_id, counts_row, n_records, by_source, upper_bound, n_pairs, n_accepted, n_transactions, model_path, id_changes, clock)
 
 
+def _replace_field_issues(spark: SparkSession, paths: ResolvePaths, incoming: DataFrame) -> None:
+    """The field issues of the incoming records replace any earlier ones of the same records."""
+    if delta_exists(spark, paths.field_issues):
+        delete_rows_of(spark, paths.field_issues, incoming.select("record_key"))
+        write_delta(identities.field_issues(incoming), paths.field_issues, mode="append")
+    else:
+        write_delta(identities.field_issues(incoming), paths.field_issues)
+
+
 def _id_changes(spark: SparkSession, paths: ResolvePaths, run_id: str) -> dict[str, int]:
     history = read_delta(spark, paths.customer_id_history).filter(F.col("run_id") == run_id)
     changes = {r.event: r["count"] for r in history.groupBy("event").count().collect()}
@@ -434,8 +478,20 @@ def _record_metrics(spark: SparkSession, config: Config, paths: ResolvePaths, re
         "identity_records": result.identity_records, "comparisons": result.comparisons_upper_bound, "pairs_kept": result.pairs_scored_kept,
         "accepted_pairs": result.pairs_accepted, "customers": result.customers, "id_changes": result.id_changes, "stage_seconds": result.stage_seconds,
         "model_fingerprint": monitoring.model_fingerprint(result.model_path), "drift_breaches": result.drift_breaches,
+        "field_issues": _field_issue_counts(spark, paths),
     }  # fmt: skip
-    write_delta(spark.createDataFrame([metrics], monitoring.RUN_METRICS_SCHEMA), paths.run_metrics, mode="overwrite" if first_run else "append")
+    write_delta(spark.createDataFrame([metrics], monitoring.RUN_METRICS_SCHEMA), paths.run_metrics, mode="overwrite" if first_run else "append", merge_schema=True)
+
+
+def _field_issue_counts(spark: SparkSession, paths: ResolvePaths) -> dict[str, int]:
+    """Fields nulled during standardisation, by ``source.attribute:reason``."""
+    if not delta_exists(spark, paths.field_issues):
+        return {}
+    grouped = read_delta(spark, paths.field_issues).groupBy("source_system", "attribute", "reason").count().collect()
+    counts = {f"{r.source_system}.{r.attribute}:{r.reason}": r["count"] for r in grouped}
+    if counts:
+        log.info("fields nulled and recorded in silver.field_issues: %s", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return counts
 
 def _previous_crosswalk(spark: SparkSession, paths: ResolvePaths) -> DataFrame | None:
     """record_key, customer_id, customer_since of the last good run (None on the first run)."""

@@ -13,13 +13,14 @@ from importlib import resources
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from customer_identity import locale
+
 _ACCENTED = "àáâãäåāăąçćčďèéêëēėęěìíîïīįıñńňòóôõöøōőŕřśšşťùúûüūůűųýÿźżžßæœ"
 _PLAIN = "aaaaaaaaacccdeeeeeeeeiiiiiiinnnoooooooorrsssttuuuuuuuuyyzzzsao"
 TITLES = ("mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "lady", "lord", "rev", "revd", "fr")
 SUFFIXES = ("jr", "jnr", "junior", "sr", "snr", "senior", "ii", "iii", "iv", "mbe", "obe", "cbe", "phd", "esq", "bsc", "msc")
 PLUS_ADDRESSING_PROVIDERS = ("gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "hotmail.co.uk", "live.com", "live.co.uk", "icloud.com", "me.com")
 DOT_BLIND_PROVIDERS = ("gmail.com", "googlemail.com")
-UK_POSTCODE = r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$"
 
 
 def _null_if_blank(c: Column) -> Column:
@@ -78,33 +79,19 @@ def standardise_email(c: Column) -> Column:
     return F.when(valid, F.concat(local, F.lit("@"), domain))
 
 
-def standardise_phone(c: Column, default_country_code: str = "44") -> Column:
-    """E.164 ('+447700900123'); national numbers assume the default country; junk -> null."""
-    raw = F.trim(c)
-    digits = F.regexp_replace(raw, r"[^0-9]", "")
-    plus = raw.startswith("+")
-    cc = default_country_code
-    e164 = (
-        F.when(plus, F.concat(F.lit("+"), digits))
-        .when(digits.startswith("00"), F.concat(F.lit("+"), F.substring(digits, 3, 20)))
-        .when(digits.startswith("0"), F.concat(F.lit(f"+{cc}"), F.substring(digits, 2, 20)))
-        .when(digits.startswith(cc) & (F.length(digits) == 12), F.concat(F.lit("+"), digits))
-    )
-    # drop a trunk zero written after the country code: +44 (0)7700 ...
-    e164 = F.regexp_replace(e164, rf"^\+{cc}0", f"+{cc}")
-    n = F.length(e164)
-    return F.when((n >= 9) & (n <= 16), e164)
+def standardise_phone(c: Column, country: str = "GB") -> Column:
+    """E.164 under the country's conventions (see ``customer_identity.locale``); junk -> null."""
+    return locale.standardise_phone(c, country)
 
 
-def standardise_postcode(c: Column) -> Column:
-    """UK postcode as 'SW1A 1AA'; anything that is not a UK postcode shape -> null."""
-    s = F.regexp_replace(F.upper(c), r"[^A-Z0-9]", "")
-    formatted = F.concat(F.substring(s, 1, F.length(s) - 3), F.lit(" "), F.substring(s, -3, 3))
-    return F.when(s.rlike(UK_POSTCODE), formatted)
+def standardise_postcode(c: Column, country: str = "GB") -> Column:
+    """The postcode in its country's written form ('SW1A 1AA'); other shapes kept compact, never nulled."""
+    return locale.standardise_postcode(c, country)
 
 
-def postcode_outward(postcode_std: Column) -> Column:
-    return F.substring_index(postcode_std, " ", 1)
+def postcode_outward(postcode_std: Column, country: str = "GB") -> Column:
+    """The postal district (GB outward code, US ZIP3, ...); null where the country has none."""
+    return locale.postcode_district(postcode_std, country)
 
 
 def standardise_dob(c: Column, as_of: Column | None = None) -> Column:
