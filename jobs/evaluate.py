@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 
 from customer_identity.cli import base_parser, run
 from customer_identity.config import load_config
-from customer_identity.evaluation import blocking_ceiling, evaluate, record_truth
+from customer_identity.evaluation import blocking_ceiling, evaluate, labelled_truth, record_truth
 from customer_identity.io import read_delta, read_truth, write_delta
 from customer_identity.model_design import saved_blocking_rules
 from customer_identity.resolution import ResolvePaths
@@ -26,15 +26,19 @@ from customer_identity.spark import build_session
 
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__)
+    parser.add_argument("--truth", default=None, help="a CSV of true person ids (source_system, source_record_id, person_id) instead of the generator's truth")
 
     def body(args) -> int:
         config = load_config(args.env, args.config)
         spark = build_session(config)
         paths = ResolvePaths.from_config(config)
         crosswalk = read_delta(spark, paths.crosswalk, what="gold.customer_crosswalk")
-        resolved = read_delta(spark, paths.transactions_resolved, what="gold.transactions_resolved")
-        truth = record_truth(crosswalk, read_truth(spark, config, "records"), read_truth(spark, config, "sessions"), resolved)
-        relations = read_truth(spark, config, "relations")
+        if args.truth:
+            truth, relations = labelled_truth(spark, args.truth)
+        else:
+            resolved = read_delta(spark, paths.transactions_resolved, what="gold.transactions_resolved")
+            truth = record_truth(crosswalk, read_truth(spark, config, "records"), read_truth(spark, config, "sessions"), resolved)
+            relations = read_truth(spark, config, "relations")
         result = evaluate(crosswalk, truth, relations)
         records = read_delta(spark, paths.identity_records, what="silver.identity_records")
         ceiling = blocking_ceiling(spark, records, truth, relations, saved_blocking_rules(paths.model, config.model), config.clustering)

@@ -54,7 +54,9 @@ def test_unknown_key_names_file_and_key(tmp_path):
         ("trust:\n  sweep_thresholds: [0.5, 1.5]\n", "trust.sweep_thresholds"),
         ("trust:\n  calibration_bin_width: 0\n", "trust.calibration_bin_width"),
         ("model:\n  training:\n    u_num_chunks: 0\n", "model.training.u_num_chunks"),
-        ("model:\n  link_guard:\n    unless_equal: [email_std, loyalty_card]\n", "model.link_guard.unless_equal[1]"),
+        ("model:\n  comparisons: [{comparison: ExactMatch, columns: [email_std]}]\n  link_guard:\n    unless_equal: [email_std, loyalty_card]\n", "model.link_guard.unless_equal[1]"),
+        ("locale:\n  country: Britain\n", "locale.country"),
+        ("sources:\n  platform: null\n  crm: null\n", "sources"),
         ("model:\n  link_guard:\n    max_probability: 1.0\n", "model.link_guard.max_probability"),
         ("model:\n  link_guard:\n    levels: []\n", "model.link_guard.levels"),
     ],
@@ -75,12 +77,18 @@ def test_missing_environment_and_missing_file():
         load_config("local", "/no/such/file.yaml")
 
 
-def test_a_source_can_be_dropped_but_each_kind_must_remain(tmp_path):
+def test_a_source_can_be_dropped_and_transactions_are_optional(tmp_path):
     user = tmp_path / "drop.yaml"
     user.write_text("sources:\n  crm: null\n")
     assert set(load_config("local", user).sources) == {"platform", "transactions"}
     user.write_text("sources:\n  transactions: null\n")
-    with pytest.raises(ConfigError, match="transactions"):
+    config = load_config("local", user)
+    assert set(config.sources) == {"platform", "crm"} and config.model.account_source == ""  # nothing refers to accounts
+    user.write_text("sources:\n  platform: null\n")  # purchases still refer to platform accounts
+    with pytest.raises(ConfigError, match="model.account_source.*customer_id"):
+        load_config("local", user)
+    user.write_text("sources:\n  platform: null\n  crm: null\n")
+    with pytest.raises(ConfigError, match="drop.yaml.*customers"):
         load_config("local", user)
 
 

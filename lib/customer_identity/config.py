@@ -360,6 +360,7 @@ def _merge(
         dotted = f"{prefix}{key}"
         if value is None and prefix == "sources.":
             out.pop(key, None)  # an overlay can drop a source: `sources: {crm: null}`
+            origin["sources"] = file  # the set of sources is now this file's doing
             continue
         replace_whole = re.fullmatch(r"sources\.[^.]+\.", prefix) and key in _REPLACED_WHOLE
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) and not replace_whole:
@@ -743,11 +744,11 @@ def _parse_model(v: _Validator, sources: Mapping[str, SourceConfig]) -> ModelCon
         required=("training", "predict_threshold", "match_threshold"),
     )  # fmt: skip
     account_source = v.string(m, "account_source", "model.account_source", optional=True) or ""
-    if account_source and sources and account_source not in sources:
-        raise v.error("model.account_source", f"a configured source among {sorted(sources)}", account_source)
-    for s in sources.values():
-        if s.kind == "transactions" and "customer_id" in s.columns and not account_source:
-            raise v.error("model.account_source", f"the customers source whose ids sources.{s.name}.columns.customer_id refers to")
+    referring = [s.name for s in sources.values() if s.kind == "transactions" and "customer_id" in s.columns]
+    if referring and account_source not in sources:
+        raise v.error("model.account_source", f"the customers source among {sorted(sources)} whose ids sources.{referring[0]}.columns.customer_id refers to", account_source or None)
+    if not referring:
+        account_source = ""  # no purchase refers to an account: nothing to attach
     comparisons = []
     raw_comparisons = m.get("comparisons") or []
     if not isinstance(raw_comparisons, list):

@@ -66,6 +66,22 @@ def record_truth(crosswalk: DataFrame, truth_records: DataFrame, truth_sessions:
     return accounts.unionByName(guests)
 
 
+def labelled_truth(spark: SparkSession, path: str) -> tuple[DataFrame, DataFrame]:
+    """(truth, relations) from a CSV of true person ids: ``source_system, source_record_id, person_id``.
+
+    Such a file comes with public data sets that carry true ids; it has no hard-negative relations.
+    """
+    from customer_identity.errors import SourceReadError  # noqa: PLC0415
+
+    raw = spark.read.option("header", "true").csv(path)
+    missing = [c for c in ("source_system", "source_record_id", "person_id") if c not in raw.columns]
+    if missing:
+        raise SourceReadError(f"{path}: the truth file lacks column(s) {missing}; it needs source_system, source_record_id, person_id")
+    truth = raw.select(F.concat(F.trim("source_system"), F.lit(":"), F.trim("source_record_id")).alias("record_key"), F.col("person_id"))
+    relations = spark.createDataFrame([], "person_a string, person_b string, relation string")
+    return truth, relations
+
+
 def contingency(crosswalk: DataFrame, truth: DataFrame) -> DataFrame:
     """n(customer_id, person_id): identity records shared by a predicted customer and a true person."""
     return crosswalk.select("record_key", "customer_id").join(truth, "record_key").groupBy("customer_id", "person_id").count().withColumnRenamed("count", "n")

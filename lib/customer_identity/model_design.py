@@ -37,6 +37,11 @@ MIN_FILL_RATE = 0.01
 # Exact agreement on a value this many times more common than the average value says little:
 # such levels are adjusted by term frequency.
 SKEW_FOR_TERM_FREQUENCIES = 10.0
+# A key whose most common value is shared by half the records narrows nothing: no blocking rule keys on it.
+DEGENERATE_TOP_SHARE = 0.5
+# An attribute whose most common value is shared by this share of records identifies no one:
+# the prior's exact rules do not use it.
+IDENTIFIER_TOP_SHARE = 0.05
 
 NAME_COLUMNS = ("first_name_canonical", "surname_std", "full_name_std", "first_name_variants", "name_pair_sorted")
 
@@ -239,11 +244,29 @@ def select_blocking_rules(counts: Sequence[RuleCount], budget: int) -> tuple[lis
     return kept, rejected
 
 
-def select_em_rules(comparisons: Sequence[ComparisonSpec], counts: Sequence[RuleCount], n_records: int) -> list[RuleCount]:
+def rule_coverage(profile: Profile, rule: Sequence[str]) -> float:
+    """The share of records that can take part in a rule's pairs, in the source that fills it least.
+
+    A rule keyed on an attribute one source lacks sees none of that source's records, so
+    EM on it would learn from part of the data only.
+    """
+    sources = profile.records_by_source or {"*": profile.records}
+    shares = []
+    for source in sources:
+        share = 1.0
+        for column in rule:
+            p = profile.get(column)
+            share *= (p.fill_by_source.get(source, 0.0) if p and p.fill_by_source else (p.fill_rate if p else 0.0))
+        shares.append(share)
+    return min(shares) if shares else 0.0
+
+
+def select_em_rules(comparisons: Sequence[ComparisonSpec], counts: Sequence[RuleCount], n_records: int, coverage: Callable[[Sequence[str]], float] = lambda r: 1.0) -> list[RuleCount]:
     """Narrow rules (0 < pairs <= records) until every comparison is estimated by a session that does not block on it.
 
-    Each step takes the candidate that estimates the most comparisons not yet estimated,
-    earlier candidates first on ties; at least two sessions when two are possible.
+    Each step takes the candidate that estimates the most comparisons not yet estimated;
+    on ties, the one whose pairs every source can take part in (``coverage``), then the
+    earlier candidate. At least two sessions when two are possible.
     """
     narrow = [c for c in counts if 0 < c.comparisons <= max(n_records, 1)]
     needed = {i: comparison_columns(spec) for i, spec in enumerate(comparisons)}
@@ -254,7 +277,7 @@ def select_em_rules(comparisons: Sequence[ComparisonSpec], counts: Sequence[Rule
         options = [c for c in narrow if c not in chosen and gains[c.rule] > 0]
         if not options:
             break
-        best = max(options, key=lambda c: (gains[c.rule], -narrow.index(c)))
+        best = max(options, key=lambda c: (gains[c.rule], round(coverage(c.rule), 1), -narrow.index(c)))
         chosen.append(best)
         estimated |= {i for i, cols in needed.items() if not cols & set(best.rule)}
     if len(chosen) == 1:
@@ -267,7 +290,8 @@ def derive_deterministic_rules(usable: set[str], profile: Profile) -> tuple[tupl
     rules: list[tuple[str, ...]] = [(c,) for c in ("email_std", "phone_e164") if c in usable]
     if {"first_name_canonical", "surname_std"} <= usable:
         for specific in ("date_of_birth", "address_line_1_std", "postcode_std"):
-            if specific in usable and not _skewed(profile, specific):
+            p = profile.get(specific)
+            if specific in usable and p is not None and p.top_share < IDENTIFIER_TOP_SHARE:
                 rules.append(("first_name_canonical", "surname_std", specific))
     return tuple(rules)
 
@@ -285,7 +309,9 @@ def derive_design(model: ModelConfig, profile: Profile, n_sources: int, count: C
         blocking_counts, rejected = count(model.blocking_rules), []
     else:
         candidates = [r for r in BLOCKING_CANDIDATES if set(r) <= usable]
-        blocking_counts, rejected = select_blocking_rules(count(candidates), model.max_comparisons)
+        degenerate = {a for a in usable if (p := profile.get(a)) is not None and p.top_share >= DEGENERATE_TOP_SHARE}
+        blocking_counts, rejected = select_blocking_rules(count([r for r in candidates if not set(r) & degenerate]), model.max_comparisons)
+        rejected += [(RuleCount(r, -1, -1), f"{', '.join(sorted(set(r) & degenerate))}: one value is shared by half the records or more") for r in candidates if set(r) & degenerate]
         if not blocking_counts:
             raise ComparisonBudgetExceeded(
                 "no blocking rule fits within model.max_comparisons=" + f"{model.max_comparisons:,}: " + "; ".join(f"{'+'.join(c.rule)} {why}" for c, why in rejected)
@@ -296,7 +322,7 @@ def derive_design(model: ModelConfig, profile: Profile, n_sources: int, count: C
         em_rules, em_counts = model.em_blocking_rules, []
     else:
         candidates = [r for r in EM_CANDIDATES if set(r) <= usable]
-        em_counts = select_em_rules(comparisons, count(candidates), profile.records)
+        em_counts = select_em_rules(comparisons, count(candidates), profile.records, lambda r: rule_coverage(profile, r))
         em_rules = tuple(c.rule for c in em_counts)
     design = ModelDesign(
         link_type=link_type_for(model.link_type, n_sources),
