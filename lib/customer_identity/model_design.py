@@ -10,8 +10,9 @@ identity records (``profile``) it chooses:
   cheapest are kept while the total stays within ``model.max_comparisons``, and every
   attribute a kept rule keys on must also be absent from another kept rule, so that one
   wrong or missing field never stops a true pair from being compared;
-- **EM training rules**: narrow rules (at most about one pair per record) chosen so that
-  every comparison is estimated in at least one session;
+- **EM training rules**: narrow rules (at most ``EM_MAX_PAIRS_PER_RECORD`` pairs per record),
+  on keys no single value dominates, chosen so that every comparison is estimated in at
+  least one session, preferring rules every source can take part in;
 - **deterministic rules** for the prior: exact identifiers, and the full name with the
   most specific personal attribute available.
 
@@ -39,6 +40,9 @@ MIN_FILL_RATE = 0.01
 SKEW_FOR_TERM_FREQUENCIES = 10.0
 # A key whose most common value is shared by half the records narrows nothing: no blocking rule keys on it.
 DEGENERATE_TOP_SHARE = 0.5
+# EM needs matches among its pairs: a person has few true partners, so a rule generating more
+# than this many pairs per record holds mostly non-matches (fewer than about one in ten).
+EM_MAX_PAIRS_PER_RECORD = 10
 # An attribute whose most common value is shared by this share of records identifies no one:
 # the prior's exact rules do not use it.
 IDENTIFIER_TOP_SHARE = 0.05
@@ -262,13 +266,13 @@ def rule_coverage(profile: Profile, rule: Sequence[str]) -> float:
 
 
 def select_em_rules(comparisons: Sequence[ComparisonSpec], counts: Sequence[RuleCount], n_records: int, coverage: Callable[[Sequence[str]], float] = lambda r: 1.0) -> list[RuleCount]:
-    """Narrow rules (0 < pairs <= records) until every comparison is estimated by a session that does not block on it.
+    """Narrow rules (0 < pairs <= EM_MAX_PAIRS_PER_RECORD x records) until every comparison is estimated by a session that does not block on it.
 
     Each step takes the candidate that estimates the most comparisons not yet estimated;
     on ties, the one whose pairs every source can take part in (``coverage``), then the
     earlier candidate. At least two sessions when two are possible.
     """
-    narrow = [c for c in counts if 0 < c.comparisons <= max(n_records, 1)]
+    narrow = [c for c in counts if 0 < c.comparisons <= EM_MAX_PAIRS_PER_RECORD * max(n_records, 1)]
     needed = {i: comparison_columns(spec) for i, spec in enumerate(comparisons)}
     estimated: set[int] = set()
     chosen: list[RuleCount] = []
@@ -299,6 +303,7 @@ def derive_deterministic_rules(usable: set[str], profile: Profile) -> tuple[tupl
 def derive_design(model: ModelConfig, profile: Profile, n_sources: int, count: Counter) -> ModelDesign:
     """Fill in whatever the configured model leaves out, from the profile and counted rules."""
     usable = usable_attributes(profile)
+    degenerate = {a for a in usable if (p := profile.get(a)) is not None and p.top_share >= DEGENERATE_TOP_SHARE}
     pinned = [name for name, value in (("comparisons", model.comparisons), ("blocking_rules", model.blocking_rules),
               ("em_blocking_rules", model.em_blocking_rules), ("deterministic_rules", model.deterministic_rules)) if value]  # fmt: skip
     comparisons = model.comparisons or derive_comparisons(profile, usable)
@@ -309,7 +314,6 @@ def derive_design(model: ModelConfig, profile: Profile, n_sources: int, count: C
         blocking_counts, rejected = count(model.blocking_rules), []
     else:
         candidates = [r for r in BLOCKING_CANDIDATES if set(r) <= usable]
-        degenerate = {a for a in usable if (p := profile.get(a)) is not None and p.top_share >= DEGENERATE_TOP_SHARE}
         blocking_counts, rejected = select_blocking_rules(count([r for r in candidates if not set(r) & degenerate]), model.max_comparisons)
         rejected += [(RuleCount(r, -1, -1), f"{', '.join(sorted(set(r) & degenerate))}: one value is shared by half the records or more") for r in candidates if set(r) & degenerate]
         if not blocking_counts:
@@ -321,7 +325,7 @@ def derive_design(model: ModelConfig, profile: Profile, n_sources: int, count: C
     if model.em_blocking_rules:
         em_rules, em_counts = model.em_blocking_rules, []
     else:
-        candidates = [r for r in EM_CANDIDATES if set(r) <= usable]
+        candidates = [r for r in EM_CANDIDATES if set(r) <= usable and not set(r) & degenerate]
         em_counts = select_em_rules(comparisons, count(candidates), profile.records, lambda r: rule_coverage(profile, r))
         em_rules = tuple(c.rule for c in em_counts)
     design = ModelDesign(
