@@ -123,3 +123,10 @@ def dataclasses_replace(model, **changes):
     import dataclasses
 
     return dataclasses.replace(model, **changes)
+
+
+def test_em_never_keys_on_a_value_most_records_share():
+    attrs = {k: v for k, v in NO_CONTACT.items() if k not in ("address_line_1_std", "street_number_std", "middle_name_std", "middle_initial")}
+    attrs["date_of_birth"] = (0.9, 9000, 0.001)
+    design = derive_design(MODEL, _profile(10_000, attrs), 1, _counter({}))
+    assert design.em_blocking_rules and not any({"postcode_std", "postcode_outward", "city_std"} & set(r) for r in design.em_blocking_rules)
