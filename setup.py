@@ -30,6 +30,8 @@ setup(
         "pandas>=2.0",
     ],
     extras_require={
-        "dev": ["pytest>=8", "chispa==0.12.0", "networkx>=3.2", "ruff>=0.6", "jupytext>=1.16", "nbclient>=0.10", "ipykernel>=6.29"],
+        "dev": ["pytest>=8", "chispa==0.12.0", "networkx>=3.2", "ruff>=0.6", "jupytext>=1.16", "nbclient>=0.10", "ipykernel>=6.29",
+                # sample data sets with true person ids: the example overlays and tests on data that is not ours
+                "pseudopeople==1.3.1"],
     },
 )

@@ -368,10 +368,52 @@ def train_model(
             log.info("m parameters re-estimated from %d labelled matches", n)
         Path(model_path).parent.mkdir(parents=True, exist_ok=True)
         linker.misc.save_model_to_json(model_path, overwrite=True)
+        settings = json.loads(Path(model_path).read_text())
+        sampled = _tf_level_u(settings)
+        Path(model_path).write_text(json.dumps(u_without_matches(settings, floor=1.0 / model.u_max_pairs), indent=2))
+        corrected = _tf_level_u(settings)
         for column in tf_columns(model_path):
-            linker.table_management.compute_tf_table(column).as_spark_dataframe().write.mode("overwrite").parquet(f"{tf_dir(model_path)}/{column}")
+            # value frequencies count every record of a person, like u: scaled by the same correction
+            scale = corrected[column] / sampled[column] if sampled.get(column) else 1.0
+            tf = linker.table_management.compute_tf_table(column).as_spark_dataframe()
+            tf.withColumn(f"tf_{column}", F.col(f"tf_{column}") * F.lit(scale)).write.mode("overwrite").parquet(f"{tf_dir(model_path)}/{column}")
     log.info("trained model saved to %s (term frequencies in %s)", model_path, tf_dir(model_path))
     return model_path
+
+
+def u_without_matches(settings: dict, floor: float) -> dict:
+    """Remove the matching pairs from u: Splink estimates u on random pairs as if none matched.
+
+    Among random pairs a share λ is the same person, so what the sample measures for a level
+    is λ·m + (1 − λ)·u. Where records are often duplicated, λ·m is most of it on identifying
+    levels (an exact full name): u is then several times too high and the level's weight too
+    low. Each level's u becomes (u_sampled − λ·m) / (1 − λ), at least ``floor`` (one pair
+    of the sample), and a comparison's u values are scaled back to sum to 1.
+    """
+    lam = float(settings.get("probability_two_random_records_match") or 0.0)
+    if not 0 < lam < 1:
+        return settings
+    for comparison in settings["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level") and lv.get("u_probability") is not None]
+        for lv in levels:
+            m = lv.get("m_probability")
+            if m is not None:
+                lv["u_probability"] = max((lv["u_probability"] - lam * m) / (1 - lam), floor)
+        total = sum(lv["u_probability"] for lv in levels)
+        for lv in levels:
+            lv["u_probability"] = lv["u_probability"] / total
+    return settings
+
+
+def _tf_level_u(settings: dict) -> dict[str, float]:
+    """u of the first level adjusted by each term-frequency column (its exact-match level)."""
+    out: dict[str, float] = {}
+    for comparison in settings["comparisons"]:
+        for lv in comparison["comparison_levels"]:
+            column = lv.get("tf_adjustment_column")
+            if column and column not in out and lv.get("u_probability"):
+                out[column] = float(lv["u_probability"])
+    return out
 
 
 def _skip(rule: Sequence[str], purpose: str) -> bool:
