@@ -117,7 +117,7 @@ def run_splink_duckdb(sources: list[str], data: Path) -> dict:
     for rule in (block_on("first_name", "surname"), block_on("date_of_birth"), block_on("street_number", "street_name")):
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(rule)
-        except Exception as exc:  # noqa: BLE001  a baseline session Splink refuses is reported, not fatal
+        except Exception as exc:
             print(f"splink_duckdb: EM on {rule} failed: {type(exc).__name__}", file=sys.stderr)
     predictions = linker.inference.predict(threshold_match_probability=0.5)
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, threshold_match_probability=0.95).as_pandas_dataframe()
