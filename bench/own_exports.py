@@ -140,9 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         rows = export(data, seed, EXAMPLES[args.example])
         truth = pd.read_csv(data / "truth.csv", dtype=str)
         truth = truth.set_index(truth["source_system"] + ":" + truth["source_record_id"])["person_id"]
-        for engine, run in (("product", lambda: run_product(args.example, data, work / f"{args.example}_seed{seed}" / "output")),
-                            ("splink_duckdb", lambda: run_splink_duckdb(EXAMPLES[args.example], data))):  # fmt: skip
-            got = run()
+        for engine in ("product", "splink_duckdb"):
+            if engine == "product":
+                got = run_product(args.example, data, work / f"{args.example}_seed{seed}" / "output")
+            else:
+                got = run_splink_duckdb(EXAMPLES[args.example], data)
             results.append({"example": args.example, "seed": seed, "rows": rows, "engine": engine, "seconds": got["seconds"], **pairwise(got["clusters"], truth)})
             print(json.dumps(results[-1]))
     doc = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}", "results": results}

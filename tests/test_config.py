@@ -85,10 +85,10 @@ def test_a_source_can_be_dropped_and_transactions_are_optional(tmp_path):
     config = load_config("local", user)
     assert set(config.sources) == {"platform", "crm"} and config.model.account_source == ""  # nothing refers to accounts
     user.write_text("sources:\n  platform: null\n")  # purchases still refer to platform accounts
-    with pytest.raises(ConfigError, match="model.account_source.*customer_id"):
+    with pytest.raises(ConfigError, match=r"model.account_source.*customer_id"):
         load_config("local", user)
     user.write_text("sources:\n  platform: null\n  crm: null\n")
-    with pytest.raises(ConfigError, match="drop.yaml.*customers"):
+    with pytest.raises(ConfigError, match=r"drop.yaml.*customers"):
         load_config("local", user)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from customer_identity.config import load_config
@@ -85,8 +87,6 @@ def test_the_derived_model_follows_the_data_not_a_data_set():
 
 
 def test_pinned_settings_win_and_are_reported():
-    import dataclasses
-
     pinned = dataclasses.replace(MODEL, blocking_rules=(("email_std",), ("surname_std", "postcode_outward")), link_type="link_only")
     design = derive_design(pinned, _profile(10_000, UK_LIKE), 2, _counter({}))
     assert design.blocking_rules == (("email_std",), ("surname_std", "postcode_outward"))
@@ -120,8 +120,6 @@ def test_link_type_follows_the_number_of_sources():
 
 
 def dataclasses_replace(model, **changes):
-    import dataclasses
-
     return dataclasses.replace(model, **changes)
 
 
