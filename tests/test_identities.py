@@ -60,3 +60,33 @@ def test_purchases_of_accounts_missing_from_the_export_become_records(spark):
     accounts = spark.createDataFrame([("platform:512000001",)], "record_key string")
     orphans = orphan_account_identities(tx, accounts, "platform").collect()
     assert [(r.record_key, r.source_system, r.source_record_id) for r in orphans] == [("platform:512000009", "platform", "512000009")]
+
+
+def test_an_id_column_missing_from_the_export_is_one_clear_error(caplog):
+    import pytest  # noqa: PLC0415
+
+    from customer_identity.config import ConfigError  # noqa: PLC0415
+    from customer_identity.resolution import check_mapped_columns  # noqa: PLC0415
+
+    crm = CONFIG.source("crm")
+    with pytest.raises(ConfigError, match=r"sources\.crm\.id_column: column 'crm_ref' is not in the export"):
+        check_mapped_columns(crm, ["customer_name", "email_address"])
+    check_mapped_columns(crm, ["crm_ref", "customer_name"])
+    assert "sources.crm.columns" in caplog.text and "telephone" in caplog.text
+
+
+def test_a_field_that_does_not_parse_is_nulled_and_recorded_not_the_record(spark):
+    from customer_identity.identities import field_issues  # noqa: PLC0415
+
+    crm = spark.createDataFrame(
+        [("CRM-1", "Ann Lee", "07700 900123", "ann@example.com", "31/02/1980", "01/10/2026"),
+         ("CRM-2", "Bo Lee", "12", "not-an-email", "01/01/1850", "01/10/2026"),
+         ("CRM-3", None, None, None, None, None)],
+        "crm_ref string, customer_name string, telephone string, email_address string, birth_date string, onboarded_on string",
+    )  # fmt: skip
+    records = standardise_customer_source(crm, CONFIG.source("crm"), nickname_table(spark))
+    assert records.count() == 3
+    got = {(r.source_record_id, r.attribute, r.raw_column, r.reason) for r in field_issues(records).collect()}
+    assert got == {("CRM-1", "date_of_birth", "birth_date", "unparseable"), ("CRM-2", "date_of_birth", "birth_date", "implausible"),
+                   ("CRM-2", "phone", "telephone", "malformed"), ("CRM-2", "email", "email_address", "malformed")}  # fmt: skip
+    assert {r.source_record_id: r.date_of_birth for r in records.collect()} == {"CRM-1": None, "CRM-2": None, "CRM-3": None}

@@ -7,6 +7,8 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from pyspark.errors import AnalysisException
+
 from customer_identity.config import ConfigError
 from customer_identity.errors import CustomerIdentityError
 from customer_identity.spark import release_checkpoints
@@ -44,5 +46,9 @@ def run(body: Callable[[argparse.Namespace], int | None], parser: argparse.Argum
     except CustomerIdentityError as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return exc.exit_code
+    except AnalysisException as exc:  # an input that does not fit what the configuration says (a column, a table)
+        first = (str(exc).strip().splitlines() or [""])[0]
+        print(f"input error: {first[:400]} (check the source's columns and paths in your overlay)", file=sys.stderr)
+        return 2
     finally:
         release_checkpoints()  # the job's intermediate files, whatever its outcome

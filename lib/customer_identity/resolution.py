@@ -28,7 +28,7 @@ from pyspark.sql.window import Window
 
 from customer_identity import clustering, golden, identities, ids, incremental, matching, model_design, monitoring, profile, review, runs
 from customer_identity.bronze import BATCH, INGESTED_AT, source_row_counts
-from customer_identity.config import Config, ModelConfig
+from customer_identity.config import Config, ConfigError, ModelConfig, SourceConfig
 from customer_identity.errors import RowCountMismatch
 from customer_identity.io import delete_pairs_of, delete_rows_of, delta_exists, delta_version, read_delta, remap_and_append, upsert_delta, write_delta
 from customer_identity.review import ReviewFileError
@@ -125,7 +125,9 @@ def build_silver(spark: SparkSession, config: Config, batches: dict[str, list[st
     country = config.locale.country
     customer_records = []
     for source in config.sources_of_kind("customers"):
-        bronze = latest_per_key(_bronze(spark, config, source.name, batches), source.id_column)
+        bronze = _bronze(spark, config, source.name, batches)
+        check_mapped_columns(source, bronze.columns)
+        bronze = latest_per_key(bronze, source.id_column)
         customer_records.append(identities.standardise_customer_source(bronze, source, nicknames, country))
     tx_frames = []
     for source in config.sources_of_kind("transactions"):
@@ -144,6 +146,15 @@ def build_silver(spark: SparkSession, config: Config, batches: dict[str, list[st
             known = known.unionByName(known_accounts.select("record_key"))
         records = records.unionByName(identities.orphan_account_identities(transactions, known, account_source).select("*", no_issues))
     return records, transactions
+
+
+def check_mapped_columns(source: SourceConfig, columns: list[str]) -> None:
+    """The id column must be in the export; a mapped column that is not is warned about and treated as empty."""
+    if source.id_column not in columns:
+        raise ConfigError(f"sources.{source.name}.id_column: column '{source.id_column}' is not in the export at {source.path}; its columns are {sorted(c for c in columns if not c.startswith('_'))}")
+    missing = sorted(f"{attr} -> '{raw}'" for attr, raw in source.columns.items() if raw not in columns)
+    if missing:
+        log.warning("sources.%s.columns: %s not in the export; treated as empty", source.name, ", ".join(missing))
 
 
 def review_labels(spark: SparkSession, paths: ResolvePaths) -> DataFrame | None:
