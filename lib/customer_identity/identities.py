@@ -172,11 +172,11 @@ def typed_transactions(df: DataFrame, source: SourceConfig, account_source: str,
     for attr, default in (("event_time", "timestamp"), ("product_id", "long"), ("category_id", "long"), ("price", "double"), ("customer_id", "long")):
         cols[attr] = _typed_attr(df, source, attr, default)
     out = df.select(
-        *[cols.get(a, F.lit(None)).alias(a) for a in ("event_time", "product_id", "category_id", "category_code", "brand", "price", "session_id")],
+        *[cols.get(a, F.lit(None).cast("string")).alias(a) for a in ("event_time", "product_id", "category_id", "category_code", "brand", "price", "session_id")],
         cols.get("customer_id", F.lit(None)).alias("account_id"),  # the source's account id, not the resolved customer
-        standardise_name(cols.get("guest_first_name", F.lit(None))).alias("guest_first_name_std"),
-        standardise_name(cols.get("guest_surname", F.lit(None))).alias("guest_surname_std"),
-        standardise_postcode(cols.get("guest_postcode", F.lit(None)), country).alias("guest_postcode_std"),
+        standardise_name(cols.get("guest_first_name", F.lit(None).cast("string"))).alias("guest_first_name_std"),
+        standardise_name(cols.get("guest_surname", F.lit(None).cast("string"))).alias("guest_surname_std"),
+        standardise_postcode(cols.get("guest_postcode", F.lit(None).cast("string")), country).alias("guest_postcode_std"),
         F.col("_batch_id").alias("batch_id"),
         F.col("_source_file").alias("source_file"),
     )
