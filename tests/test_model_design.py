@@ -128,3 +128,19 @@ def test_em_never_keys_on_a_value_most_records_share():
     attrs["date_of_birth"] = (0.9, 9000, 0.001)
     design = derive_design(MODEL, _profile(10_000, attrs), 1, _counter({}))
     assert design.em_blocking_rules and not any({"postcode_std", "postcode_outward", "city_std"} & set(r) for r in design.em_blocking_rules)
+
+
+def test_em_avoids_crowds_and_prefers_rules_every_source_can_take_part_in():
+    sources = {"accounts": 6000, "guests": 4000}
+    profile = _profile(10_000, UK_LIKE, sources)
+    guests_lack = ("date_of_birth", "address_line_1_std", "email_std", "phone_e164")
+    attrs = {a: AttributeProfile(p.attribute, p.records, p.filled, p.distinct, p.top_count, 0, 5.0,
+                                 {"accounts": p.fill_rate, "guests": 0.0 if a in guests_lack else p.fill_rate}) for a, p in profile.attributes.items()}  # fmt: skip
+    crowd = _counter({})
+
+    def count(rules):  # common names: the name-only rule's largest block is a crowd of different people
+        return [RuleCount(c.rule, c.comparisons, 200 if c.rule == ("first_name_canonical", "surname_std") else 5) for c in crowd(rules)]
+
+    design = derive_design(MODEL, Profile(10_000, sources, attrs), 2, count)
+    assert ("first_name_canonical", "surname_std", "postcode_outward") in design.em_blocking_rules  # every source takes part
+    assert ("first_name_canonical", "surname_std") not in design.em_blocking_rules

@@ -10,7 +10,8 @@ identity records (``profile``) it chooses:
   cheapest are kept while the total stays within ``model.max_comparisons``, and every
   attribute a kept rule keys on must also be absent from another kept rule, so that one
   wrong or missing field never stops a true pair from being compared;
-- **EM training rules**: narrow rules (at most ``EM_MAX_PAIRS_PER_RECORD`` pairs per record),
+- **EM training rules**: narrow rules (at most ``EM_MAX_PAIRS_PER_RECORD`` pairs per record, no
+  block larger than ``EM_MAX_BLOCK`` records),
   on keys no single value dominates, chosen so that every comparison is estimated in at
   least one session, preferring rules every source can take part in;
 - **deterministic rules** for the prior: exact identifiers, and the full name with the
@@ -43,6 +44,11 @@ DEGENERATE_TOP_SHARE = 0.5
 # EM needs matches among its pairs: a person has few true partners, so a rule generating more
 # than this many pairs per record holds mostly non-matches (fewer than about one in ten).
 EM_MAX_PAIRS_PER_RECORD = 10
+# A block this large is a crowd of different people sharing a common value (1,225 pairs for 50
+# records, of which a person's own are a handful): EM would learn from the crowd.
+EM_MAX_BLOCK = 50
+# An EM rule should see most of every source's records; among rules that do, the narrowest wins.
+MIN_EM_COVERAGE = 0.5
 # An attribute whose most common value is shared by this share of records identifies no one:
 # the prior's exact rules do not use it.
 IDENTIFIER_TOP_SHARE = 0.05
@@ -266,13 +272,13 @@ def rule_coverage(profile: Profile, rule: Sequence[str]) -> float:
 
 
 def select_em_rules(comparisons: Sequence[ComparisonSpec], counts: Sequence[RuleCount], n_records: int, coverage: Callable[[Sequence[str]], float] = lambda r: 1.0) -> list[RuleCount]:
-    """Narrow rules (0 < pairs <= EM_MAX_PAIRS_PER_RECORD x records) until every comparison is estimated by a session that does not block on it.
+    """Narrow rules (0 < pairs <= EM_MAX_PAIRS_PER_RECORD x records, no block over EM_MAX_BLOCK) until every comparison is estimated by a session that does not block on it.
 
     Each step takes the candidate that estimates the most comparisons not yet estimated;
-    on ties, the one whose pairs every source can take part in (``coverage``), then the
-    earlier candidate. At least two sessions when two are possible.
+    on ties, one that at least ``MIN_EM_COVERAGE`` of every source's records can take part
+    in (``coverage``), then the earlier, narrower candidate. At least two sessions when two are possible.
     """
-    narrow = [c for c in counts if 0 < c.comparisons <= EM_MAX_PAIRS_PER_RECORD * max(n_records, 1)]
+    narrow = [c for c in counts if 0 < c.comparisons <= EM_MAX_PAIRS_PER_RECORD * max(n_records, 1) and c.largest_block <= EM_MAX_BLOCK]
     needed = {i: comparison_columns(spec) for i, spec in enumerate(comparisons)}
     estimated: set[int] = set()
     chosen: list[RuleCount] = []
@@ -281,7 +287,7 @@ def select_em_rules(comparisons: Sequence[ComparisonSpec], counts: Sequence[Rule
         options = [c for c in narrow if c not in chosen and gains[c.rule] > 0]
         if not options:
             break
-        best = max(options, key=lambda c: (gains[c.rule], round(coverage(c.rule), 1), -narrow.index(c)))
+        best = max(options, key=lambda c: (gains[c.rule], coverage(c.rule) >= MIN_EM_COVERAGE, -narrow.index(c)))
         chosen.append(best)
         estimated |= {i for i, cols in needed.items() if not cols & set(best.rule)}
     if len(chosen) == 1:
