@@ -44,10 +44,10 @@ def _overlay(tmp_path: Path, example: str, data: Path, **extra) -> Path:
     return path
 
 
-def _run(path: Path, data: Path) -> dict:
+def _run(path: Path, data: Path, resolve_exit: int = 0) -> dict:
     args = ["--env", "local", "--config", str(path)]
     assert ingest.main(args) == 0
-    assert resolve.main(args) == 0
+    assert resolve.main(args) == resolve_exit
     assert evaluate.main([*args, "--truth", str(data / "truth.csv")]) == 0
     return json.loads(Path(design_path(str(path.parent / "output/model/splink_model.json"))).read_text())
 
@@ -67,13 +67,14 @@ def test_one_export_is_deduplicated(spark, exports, tmp_path):
     assert ev.pairwise_f1 >= 0.85 and abs(ev.count_error_pct) <= 10.0
 
 
-def test_two_exports_are_linked_with_a_header_only_transactions_file(spark, exports, tmp_path, caplog):
+def test_two_exports_are_linked_with_a_header_only_transactions_file(spark, exports, tmp_path, caplog, capsys):
     (exports / "tx").mkdir(exist_ok=True)
     (exports / "tx" / "purchases.csv").write_text("event_time,product_id,price,session_id,customer_id\n")
     transactions = {"kind": "transactions", "format": "csv", "path": str(exports / "tx"), "options": {"header": "true"},
                     "required_columns": ["event_time"], "columns": {"event_time": "event_time", "price": "price", "customer_id": "customer_id"}}  # fmt: skip
     path = _overlay(tmp_path, "census_w2", exports, sources={"purchases": transactions}, model={"account_source": "census"})
-    design = _run(path, exports)
+    design = _run(path, exports, resolve_exit=4)  # tables written; the empty source is reported as drift (exit 4)
+    assert "purchases" in capsys.readouterr().err
     assert design["link_type"] == "link_and_dedupe"
     assert design["untolerated_attributes"] == []
     assert "header-only" in caplog.text and "purchases" in caplog.text
