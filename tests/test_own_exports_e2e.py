@@ -94,8 +94,12 @@ def test_two_exports_are_linked_with_a_header_only_transactions_file(spark, expo
     assert sum(metrics.field_issues.values()) == issues.count()
 
 
-def test_the_ebuy_profile_comes_out_of_the_same_mechanism(tiny_run):
+def test_the_ebuy_profile_comes_out_of_the_same_mechanism(spark, tiny_run):
     root = tiny_run[0]
+    # accounts with an impossible date of birth are kept, the field nulled and recorded
+    bad = spark.read.parquet(str(root / "sources/truth/records")).filter(F.col("bad_kind") == "field:date_of_birth").count()
+    issues = spark.read.format("delta").load(str(root / "output/silver/field_issues"))
+    assert issues.filter((F.col("source_system") == "platform") & (F.col("attribute") == "date_of_birth")).count() == bad
     design = json.loads(Path(design_path(str(root / "output/model/splink_model.json"))).read_text())
     assert design["link_type"] == "link_and_dedupe" and design["pinned"] == []
     assert design["untolerated_attributes"] == []

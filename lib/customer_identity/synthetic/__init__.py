@@ -70,9 +70,10 @@ def generate(spark: SparkSession, gen: GeneratorConfig) -> Generated:
     tx, truth_sessions = transactions(spark, people, accounts, crm, products, seed, rates, start, days)
     tx = tx.cache()
 
-    # platform export, with contract breakers: an impossible date of birth
+    # platform export with an impossible date of birth now and then: a bad field, nulled and
+    # recorded in silver.field_issues, the account kept (bad_kind "field:date_of_birth")
     pl_bad = uniform(seed, "pl:bad", "rk") < rates["bad_row"]
-    platform = accounts.withColumn("bad_kind", F.when(pl_bad, F.lit("bad_type:date_of_birth"))).select(
+    platform = accounts.withColumn("bad_kind", F.when(pl_bad, F.lit("field:date_of_birth"))).select(
         F.col("account_id").cast("string").alias("account_id"),
         "email",
         F.col("first_name").alias("given_name"),
@@ -118,8 +119,8 @@ def generate(spark: SparkSession, gen: GeneratorConfig) -> Generated:
         platform.select(F.lit("platform").alias("source_system"), F.col("account_id").alias("source_record_id"), "person_id", "corruptions", "bad_kind")
         .unionByName(crm_out.select(F.lit("crm").alias("source_system"), F.col("crm_ref").alias("source_record_id"), "person_id", "corruptions", "bad_kind"))
     )
-    bad_rows = (
-        truth_records.filter(F.col("bad_kind").isNotNull())
+    bad_rows = (  # rows ingestion must quarantine (bad fields are not among them)
+        truth_records.filter(F.col("bad_kind").isNotNull() & ~F.col("bad_kind").startswith("field:"))
         .select("source_system", F.col("bad_kind").alias("reason"))
         .unionByName(tx.filter(F.col("bad_kind").isNotNull()).select(F.lit("transactions").alias("source_system"), F.col("bad_kind").alias("reason")))
         .groupBy("source_system", "reason")
