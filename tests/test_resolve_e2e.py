@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from customer_identity.config import ConfigError, load_config
 from customer_identity.identities import IDENTITY_COLUMNS
 from customer_identity.matching import guarded_levels, level_labels, predict_pairs
+from customer_identity.resolution import scoring_model
 from jobs import assess, explain, resolve, review
 
 pytestmark = pytest.mark.slow
@@ -97,7 +98,7 @@ def test_two_records_compared_end_to_end(spark, run):
             "date_of_birth": dob, "address_line_1_std": address, "city_std": None, "postcode_std": postcode,
             "postcode_outward": postcode.split(" ")[0],
         }  # fmt: skip
-        return tuple(values[c] for c in IDENTITY_COLUMNS)
+        return tuple(values.get(c) for c in IDENTITY_COLUMNS)  # attributes the example lacks stay null
 
     platform = [
         rec("platform:1", "platform", "robert", "robert", "hughes", "rob.hughes@gmail.com", "+447700900001", d(1971, 3, 4), "CF10 1AA", "12 castle rd"),
@@ -111,7 +112,9 @@ def test_two_records_compared_end_to_end(spark, run):
         rec("crm:E", "crm", "robert", "robert", "hughes", None, None, None, "CF10 9ZZ", None),  # a namesake in his district
     ]
     records = {"platform": spark.createDataFrame(platform, schema), "crm": spark.createDataFrame(crm, schema)}
-    pairs = predict_pairs(spark, config.model, records, str(root / "output/model/splink_model.json"), threshold=0.0)
+    model_path = str(root / "output/model/splink_model.json")
+    model = scoring_model(config, model_path)  # the blocking rules the saved model was designed with
+    pairs = predict_pairs(spark, model, records, model_path, threshold=0.0)
     rows = pairs.collect()
     prob = {(r.record_key_l, r.record_key_r): r.match_probability for r in rows}
     prob.update({(b, a): p for (a, b), p in list(prob.items())})
@@ -128,7 +131,7 @@ def test_two_records_compared_end_to_end(spark, run):
 
     # the predict threshold keeps exactly the pairs the model scores at or above it
     cut = 0.5
-    kept = {(r.record_key_l, r.record_key_r) for r in predict_pairs(spark, config.model, records, str(root / "output/model/splink_model.json"), threshold=cut).collect()}
+    kept = {(r.record_key_l, r.record_key_r) for r in predict_pairs(spark, model, records, model_path, threshold=cut).collect()}
     above = {(r.record_key_l, r.record_key_r) for r in rows if r.model_match_probability >= cut}
     assert kept == above and 0 < len(above) < len(rows)
 
@@ -150,7 +153,12 @@ def test_too_many_comparisons_refuses_to_run(run, tmp_path, capsys):
     tight.write_text(overlay.read_text() + "model:\n  max_comparisons: 10\n")
     assert resolve.main(["--env", "local", "--config", str(tight), "--full-refresh"]) == 2
     err = capsys.readouterr().err
-    assert "max_comparisons=10" in err and "largest contributor is rule" in err
+    # every derived candidate is over the budget: none is kept, and each is named with its count
+    assert "max_comparisons=10" in err and "no blocking rule fits" in err and "postcode_std 3,916 comparisons" in err
+    pinned = tmp_path / "pinned.yaml"
+    pinned.write_text(overlay.read_text() + "model:\n  max_comparisons: 10\n  blocking_rules: [[postcode_std], [email_std]]\n")
+    assert resolve.main(["--env", "local", "--config", str(pinned), "--full-refresh"]) == 2
+    assert "largest contributor is rule postcode_std" in capsys.readouterr().err
 
 
 def test_trust_jobs_end_to_end(spark, run, capsys, caplog):
