@@ -1,9 +1,11 @@
 """Pairwise matching with Splink 5 on Spark: the only module that imports splink.
 
-The model (comparisons, blocking rules, thresholds, training recipe) comes from
-``conf/model.yaml``. Blocking is checked against a comparison budget before any pair is
-scored; training runs on Spark (deterministic-rule prior, u by random sampling, m by EM
-over several blocking rules); the trained model is saved as Splink JSON and can be reused.
+The model (comparisons, blocking rules, training rules) is derived from a profile of the
+data (``model_design``) for whatever ``conf/model.yaml`` leaves unpinned. Blocking is
+checked against a comparison budget before any pair is scored; training runs on Spark
+(deterministic-rule prior, u by random sampling and corrected for the matches among random
+pairs, m by EM over several blocking rules); the trained model is saved as Splink JSON and
+can be reused.
 The link guard (``model.link_guard``) caps the probability of scored pairs whose first
 names are unrelated unless an identifier agrees exactly.
 """
