@@ -23,6 +23,7 @@ from pyspark.sql.window import Window
 
 from customer_identity.clustering import cluster_records
 from customer_identity.config import ClusteringConfig
+from customer_identity.errors import SourceReadError
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,6 @@ def labelled_truth(spark: SparkSession, path: str) -> tuple[DataFrame, DataFrame
 
     Such a file comes with public data sets that carry true ids; it has no hard-negative relations.
     """
-    from customer_identity.errors import SourceReadError  # noqa: PLC0415
-
     raw = spark.read.option("header", "true").csv(path)
     missing = [c for c in ("source_system", "source_record_id", "person_id") if c not in raw.columns]
     if missing:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from customer_identity.bronze import typed_column
+from customer_identity.bronze import blank_to_null, typed_column
 from customer_identity.config import SourceConfig
 from customer_identity.standardise import (
     clean_text,
@@ -101,10 +101,6 @@ def _issue(condition: Column, attribute: str, raw_column: str | None, reason: st
     return F.when(condition, F.struct(F.lit(attribute).alias("attribute"), F.lit(raw_column).alias("raw_column"), F.lit(reason).alias("reason")))
 
 
-def _present(raw: Column) -> Column:
-    return F.coalesce(F.length(F.trim(raw)) > 0, F.lit(False))
-
-
 def standardise_customer_source(df: DataFrame, source: SourceConfig, nicknames: DataFrame, country: str = "GB") -> DataFrame:
     """Bronze rows of a customers source -> identity records (canonical, standardised attributes).
 
@@ -128,10 +124,10 @@ def standardise_customer_source(df: DataFrame, source: SourceConfig, nicknames: 
     address = standardise_address(F.concat_ws(" ", _attr(df, source, "street_number"), street)) if source.raw_column("street_number") else standardise_address(street)
     leading_number = F.regexp_extract(address, r"^([0-9]+[a-z]?)( |$)", 1)
     issues = F.array(
-        _issue(_present(_attr(df, source, "date_of_birth")) & dob_typed.isNull(), "date_of_birth", source.raw_column("date_of_birth"), "unparseable"),
+        _issue(blank_to_null(_attr(df, source, "date_of_birth")).isNotNull() & dob_typed.isNull(), "date_of_birth", source.raw_column("date_of_birth"), "unparseable"),
         _issue(dob_typed.isNotNull() & dob.isNull(), "date_of_birth", source.raw_column("date_of_birth"), "implausible"),
-        _issue(_present(_attr(df, source, "phone")) & phone.isNull(), "phone", source.raw_column("phone"), "malformed"),
-        _issue(_present(_attr(df, source, "email")) & email.isNull(), "email", source.raw_column("email"), "malformed"),
+        _issue(blank_to_null(_attr(df, source, "phone")).isNotNull() & phone.isNull(), "phone", source.raw_column("phone"), "malformed"),
+        _issue(blank_to_null(_attr(df, source, "email")).isNotNull() & email.isNull(), "email", source.raw_column("email"), "malformed"),
     )
     out = df.select(
         record_key(source.name, F.trim(F.col(source.id_column))).alias("record_key"),

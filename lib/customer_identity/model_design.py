@@ -174,7 +174,7 @@ def saved_blocking_rules(model_path: str, model: ModelConfig) -> tuple[tuple[str
     if design and design.get("blocking_rules"):
         return tuple(tuple(r) for r in design["blocking_rules"])
     if not model.blocking_rules:
-        raise FileNotFoundError(f"{design_path(model_path)}: the model's design is missing and model.blocking_rules is not set")
+        raise ModelTrainingError(f"{design_path(model_path)}: the model's design is missing and model.blocking_rules is not set; retrain with --full-refresh or pin the rules")
     return model.blocking_rules
 
 
@@ -230,7 +230,7 @@ def derive_comparisons(profile: Profile, usable: set[str]) -> tuple[ComparisonSp
 def comparison_columns(spec: ComparisonSpec) -> set[str]:
     """The record columns a comparison reads."""
     cols = set(spec.columns)
-    cols |= {v for k, v in spec.args.items() if isinstance(v, str) and k not in ("comparison_description",)}
+    cols |= {v for v in spec.args.values() if isinstance(v, str)}
     return cols
 
 

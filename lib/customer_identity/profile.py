@@ -14,26 +14,13 @@ from dataclasses import asdict, dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from customer_identity.identities import IDENTITY_COLUMNS
 from customer_identity.locale import postcode_matches_pattern
 
-# Canonical standardised attributes of silver.identity_records that the model can use.
-PROFILED_ATTRIBUTES = (
-    "first_name_std",
-    "first_name_canonical",
-    "middle_name_std",
-    "middle_initial",
-    "surname_std",
-    "date_of_birth",
-    "email_std",
-    "phone_e164",
-    "street_number_std",
-    "address_line_1_std",
-    "locality_std",
-    "city_std",
-    "region_std",
-    "postcode_std",
-    "postcode_outward",
-)
+# The standardised attributes of silver.identity_records the model can use: every identity
+# column but the keys and the columns built from the names for one comparison.
+NOT_PROFILED = ("record_key", "source_system", "source_record_id", "record_time", "first_name_variants", "full_name_std", "name_pair_sorted")
+PROFILED_ATTRIBUTES = tuple(c for c in IDENTITY_COLUMNS if c not in NOT_PROFILED)
 ALL_SOURCES = "*"
 
 

@@ -281,7 +281,7 @@ def _resolve_full(
         model = design.apply(config.model)
     else:
         model = scoring_model(config, model_path)
-    counts = matching.count_comparisons(records, model.blocking_rules)
+    counts = design.blocking_counts if design is not None else matching.count_comparisons(records, model.blocking_rules)
     upper_bound = matching.check_comparison_budget(counts, model.max_comparisons)
     clock.lap("blocking")
 
