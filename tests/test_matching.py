@@ -44,3 +44,41 @@ def test_guard_caps_weak_name_pairs_without_an_agreeing_identifier(spark):
         "record_key_l string, link_guarded boolean, match_probability double, model_match_probability double, match_weight double, model_match_weight double",
     )
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+NAME_PAIR_SCHEMA = ", ".join(
+    f"{c}_{side} {t}"
+    for c, t in (("first_name_canonical", "string"), ("surname_std", "string"), ("full_name_std", "string"), ("first_name_variants", "array<string>"),
+                 ("name_pair_sorted", "string"), ("first_name_std", "string"))  # fmt: skip
+    for side in ("l", "r")
+)
+
+
+def _name(first, surname):
+    """One side of a pair as identities.with_identity_attributes builds it (no nicknames here)."""
+    full = f"{first} {surname}" if first and surname else None
+    pair = "|".join(sorted([first, surname])) if first and surname else None
+    return first, surname, full, [first] if first else None, pair, first
+
+
+def test_name_levels_weigh_what_can_be_compared(spark):
+    """A missing first name is not an unrelated one; a typo is judged on the name as typed."""
+    from customer_identity.matching import person_name_comparison, with_comparison_levels
+
+    cases = [
+        (("tara", "green"), (None, "green"), "first name missing, surname agrees"),
+        (("chloe", "grosvenor"), ("chloe", None), "surname missing, first name agrees"),
+        (("lucy", "hassall"), ("lcuy", "hassall"), "(Jaro-Winkler distance of first_name_std >= 0.92) AND (Jaro-Winkler distance of surname_std >= 0.92)"),
+        (("mia", "ryan"), ("breeanne", "ryan"), "same surname only"),
+        ((None, "green"), (None, "green"), "first name missing, surname agrees"),  # a surname alone is not a full name
+        (("jane", "bowen"), ("bowen", "jane"), "same two names, in either order"),
+        ((None, None), ("ann", "lee"), "(first_name_canonical is NULL) AND (surname_std is NULL)"),  # null row
+    ]
+    rows = []
+    for left, right, _ in cases:
+        lv, rv = _name(*left), _name(*right)
+        rows.append(tuple(x for pair in zip(lv, rv) for x in pair))
+    pairs = spark.createDataFrame(rows, NAME_PAIR_SCHEMA)
+    comparison = person_name_comparison("first_name_canonical", "surname_std", "full_name_std", "first_name_variants", "name_pair_sorted", "first_name_std")
+    got = [r["label_name"] for r in with_comparison_levels(spark, pairs, comparison).collect()]
+    assert got == [label for _, _, label in cases]

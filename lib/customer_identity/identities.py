@@ -82,8 +82,10 @@ def with_identity_attributes(df: DataFrame, nicknames: DataFrame, country: str =
     """Derived matching columns from the standardised ones: canonical first name, full name, district."""
     return (
         with_canonical_first_name(df, nicknames)
-        .withColumn("full_name_std", F.concat_ws(" ", "first_name_canonical", "surname_std"))
-        .withColumn("full_name_std", F.when(F.col("first_name_std").isNull() & F.col("surname_std").isNull(), None).otherwise(F.col("full_name_std")))
+        .withColumn(  # only when both names are known: a surname alone is not a full name
+            "full_name_std",
+            F.when(F.col("first_name_canonical").isNotNull() & F.col("surname_std").isNotNull(), F.concat_ws(" ", "first_name_canonical", "surname_std")),
+        )
         .withColumn("postcode_outward", postcode_outward(F.col("postcode_std"), country))
         .withColumn("middle_initial", F.substring("middle_name_std", 1, 1))
         .withColumn("middle_initial", F.when(F.length("middle_initial") > 0, F.col("middle_initial")))

@@ -73,6 +73,8 @@ def location_comparison(
         levels.append(cll.And(cll.ExactMatchLevel(postcode), cll.ExactMatchLevel(address)).configure(label_for_charts="same address and postcode"))
     if address:
         levels.append(exact(address, "address", "same address"))
+    if address and postcode:  # a postcode shared where one side has no address is not a different address
+        levels.append(cll.And(cll.NullLevel(address), cll.ExactMatchLevel(postcode)).configure(label_for_charts="same postcode, no address to compare"))
     if postcode:
         levels.append(exact(postcode, "postcode", "same postcode"))
     if address and street_number:
@@ -106,18 +108,25 @@ def exact_match(column: str, term_frequency_adjustments: bool = False):
 
 
 def person_name_comparison(
-    first_col: str, surname_col: str, full_name_col: str, variants_col: str, name_pair_col: str, jaro_winkler_thresholds: Sequence[float] = (0.92, 0.85)
-):
+    first_col: str, surname_col: str, full_name_col: str, variants_col: str, name_pair_col: str,
+    typed_first_col: str | None = None, jaro_winkler_thresholds: Sequence[float] = (0.92, 0.85),
+):  # fmt: skip
     """First name and surname together, with swapped fields and nicknames as their own levels.
 
-    ``name_pair_col`` holds the two names as typed, sorted, so "Jane Bowen" and "Bowen Jane"
-    agree on it even where a nickname list would map the first name "Jane" elsewhere.
+    ``first_col`` is the canonical first name (Bob -> robert), ``typed_first_col`` the name as
+    typed; spelling similarity is measured on the typed name, since a typo ("lcuy") has no
+    canonical form. ``name_pair_col`` holds the two names as typed, sorted, so "Jane Bowen"
+    and "Bowen Jane" agree on it even where a nickname list would map "Jane" elsewhere.
 
     A shared surname with an unrelated first name is a level of its own: in one home that
-    is usually a relative, so it must not borrow the weight of a near match.
+    is usually a relative, so it must not borrow the weight of a near match. A first name
+    (or surname) missing on one side is not a disagreement: such pairs get their own levels,
+    weighed on the name that can be compared.
     """
     import splink.comparison_level_library as cll  # noqa: PLC0415
 
+    typed = typed_first_col or first_col
+    high = max(jaro_winkler_thresholds)
     levels = [
         cll.And(cll.NullLevel(first_col), cll.NullLevel(surname_col)),
         cll.ExactMatchLevel(full_name_col).configure(tf_adjustment_column=full_name_col),
@@ -127,13 +136,33 @@ def person_name_comparison(
         ),
     ]
     for t in jaro_winkler_thresholds:
-        levels.append(cll.And(cll.JaroWinklerLevel(first_col, t), cll.JaroWinklerLevel(surname_col, t)))
+        levels.append(cll.And(cll.JaroWinklerLevel(typed, t), cll.JaroWinklerLevel(surname_col, t)))
     levels += [
+        cll.And(cll.NullLevel(first_col), cll.JaroWinklerLevel(surname_col, high)).configure(label_for_charts="first name missing, surname agrees"),
+        cll.And(cll.NullLevel(surname_col), cll.JaroWinklerLevel(typed, high)).configure(label_for_charts="surname missing, first name agrees"),
         cll.ExactMatchLevel(surname_col).configure(tf_adjustment_column=surname_col, label_for_charts="same surname only"),
         cll.ExactMatchLevel(first_col).configure(tf_adjustment_column=first_col, label_for_charts="same first name only"),
         cll.ElseLevel().configure(label_for_charts="no name in common"),
     ]
     return _comparison_library().CustomComparison(output_column_name="name", comparison_description="first name and surname", comparison_levels=levels)
+
+
+def with_comparison_levels(spark: SparkSession, pairs: DataFrame, comparison) -> DataFrame:
+    """``pairs`` (each input column twice, suffixed ``_l`` and ``_r``) with the comparison's
+    ``gamma_<name>`` level and ``label_<name>``, computed by Splink's own Spark SQL."""
+    from splink import SparkAPI  # noqa: PLC0415
+    from splink.internals.comparison_level import ComparisonLevel  # noqa: PLC0415
+
+    SparkAPI(spark_session=spark)  # registers the similarity functions of Splink's jar
+    compiled = comparison.get_comparison("spark")
+    gamma = "CASE " + " ".join(level._when_then_comparison_vector_value_sql for level in compiled.comparison_levels) + " END"
+    labels = {}
+    for level in compiled.comparison_levels:
+        assert isinstance(level, ComparisonLevel)
+        labels[level.comparison_vector_value] = level.label_for_charts
+    label = F.create_map(*[F.lit(x) for kv in labels.items() for x in kv])
+    name = compiled.output_column_name
+    return pairs.withColumn(f"gamma_{name}", F.expr(gamma)).withColumn(f"label_{name}", label[F.col(f"gamma_{name}")])
 
 
 # Comparisons this product adds to Splink's library, usable by name in conf/model.yaml.

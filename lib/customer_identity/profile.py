@@ -118,3 +118,58 @@ def summarise(rows: list[Mapping]) -> Profile:
         for a, r in sorted(overall.items())
     }
     return Profile(sum(by_source.values()), by_source, attributes)
+
+
+# --------------------------------------------------------------------------- relatives
+
+# Homes larger than this are not households (care homes, student halls, a shop's own address)
+# and would make the pair count quadratic.
+HOUSEHOLD_MAX_RECORDS = 50
+
+
+@dataclass(frozen=True)
+class HouseholdEvidence:
+    """Pairs of records with one surname at one address whose first names are unrelated.
+
+    Relatives who live together look like that; so does one person whose first name was
+    replaced or mistyped beyond recognition. Their dates of birth tell them apart: relatives'
+    differ (twins aside), one person's agree. ``pairs`` counts such pairs where both records
+    carry a date of birth, ``same_birth_date`` those among them that agree on it.
+    """
+
+    home: str
+    pairs: int
+    same_birth_date: int
+
+    @property
+    def relatives_share(self) -> float | None:
+        """Share of the pairs with different dates of birth: how much of this looks like relatives."""
+        return (self.pairs - self.same_birth_date) / self.pairs if self.pairs else None
+
+    def as_dict(self) -> dict:
+        share = self.relatives_share
+        return {"home": self.home, "pairs": self.pairs, "same_birth_date": self.same_birth_date, "relatives_share": None if share is None else round(share, 4)}
+
+
+def household_evidence(records: DataFrame, home: str) -> HouseholdEvidence:
+    """Count the same-surname, same-``home`` pairs with unrelated first names (see :class:`HouseholdEvidence`).
+
+    First names are unrelated when neither their canonical forms nor their nickname variants
+    meet and they are more than two edits apart as typed.
+    """
+    needed = ["record_key", "surname_std", home, "first_name_std", "first_name_canonical", "first_name_variants", "date_of_birth"]
+    if any(c not in records.columns for c in needed):
+        return HouseholdEvidence(home, 0, 0)
+    keyed = records.select(*needed).where(F.col("surname_std").isNotNull() & F.col(home).isNotNull() & F.col("first_name_std").isNotNull() & F.col("date_of_birth").isNotNull())
+    small = keyed.groupBy("surname_std", home).count().where(F.col("count").between(2, HOUSEHOLD_MAX_RECORDS)).drop("count")
+    homes = keyed.join(small, ["surname_std", home])
+    l = homes.select([F.col(c).alias(f"{c}_l") if c not in ("surname_std", home) else F.col(c) for c in homes.columns])
+    r = homes.select([F.col(c).alias(f"{c}_r") if c not in ("surname_std", home) else F.col(c) for c in homes.columns])
+    pairs = l.join(r, ["surname_std", home]).where(F.col("record_key_l") < F.col("record_key_r"))
+    unrelated = (
+        (F.col("first_name_canonical_l") != F.col("first_name_canonical_r"))
+        & ~F.coalesce(F.arrays_overlap("first_name_variants_l", "first_name_variants_r"), F.lit(False))
+        & (F.levenshtein("first_name_std_l", "first_name_std_r") > 2)
+    )
+    row = pairs.where(unrelated).agg(F.count(F.lit(1)).alias("pairs"), F.sum((F.col("date_of_birth_l") == F.col("date_of_birth_r")).cast("int")).alias("same")).first()
+    return HouseholdEvidence(home, int(row["pairs"] or 0), int(row["same"] or 0))

@@ -341,12 +341,17 @@ def design_model(config: Config, records: DataFrame) -> model_design.ModelDesign
     """Profile the identity records and derive what the configured model leaves unpinned."""
     rows = [r.asDict() for r in profile.profile_records(records, config.locale.country).collect()]
     summary = profile.summarise(rows)
-    return model_design.derive_design(config.model, summary, len(summary.records_by_source), lambda rules: matching.count_comparisons(records, rules))
+    home = model_design.household_home(model_design.usable_attributes(summary))
+    households = profile.household_evidence(records, home) if config.model.link_guard is not None and home else None
+    return model_design.derive_design(
+        config.model, summary, len(summary.records_by_source), lambda rules: matching.count_comparisons(records, rules), households
+    )  # fmt: skip
 
 
 def scoring_model(config: Config, model_path: str) -> ModelConfig:
-    """The configured model with the blocking rules a saved model was designed with."""
-    return dataclasses.replace(config.model, blocking_rules=model_design.saved_blocking_rules(model_path, config.model))
+    """The configured model with the blocking rules and link-guard decision a saved model was designed with."""
+    model = dataclasses.replace(config.model, blocking_rules=model_design.saved_blocking_rules(model_path, config.model))
+    return dataclasses.replace(model, link_guard=None) if not model_design.saved_link_guard_active(model_path) else model
 
 
 def _resolve_incremental(
