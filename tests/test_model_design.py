@@ -9,14 +9,16 @@ import pytest
 from customer_identity.config import load_config
 from customer_identity.errors import ComparisonBudgetExceeded, ModelTrainingError
 from customer_identity.model_design import (
+    MIN_HOUSEHOLD_PAIRS,
     RuleCount,
     comparison_columns,
+    decide_link_guard,
     derive_design,
     link_type_for,
     select_blocking_rules,
     untolerated_attributes,
 )
-from customer_identity.profile import AttributeProfile, Profile
+from customer_identity.profile import AttributeProfile, HouseholdEvidence, Profile
 
 MODEL = load_config("local").model
 
@@ -144,3 +146,40 @@ def test_em_avoids_crowds_and_prefers_rules_every_source_can_take_part_in():
     design = derive_design(MODEL, Profile(10_000, sources, attrs), 2, count)
     assert ("first_name_canonical", "surname_std", "postcode_outward") in design.em_blocking_rules  # every source takes part
     assert ("first_name_canonical", "surname_std") not in design.em_blocking_rules
+
+
+def test_link_guard_follows_the_relatives_the_data_shows():
+    relatives = HouseholdEvidence("address_line_1_std", pairs=200, same_birth_date=6)  # different birthdays: relatives
+    one_person = HouseholdEvidence("address_line_1_std", pairs=200, same_birth_date=190)  # same birthday: a first name replaced
+    too_few = HouseholdEvidence("address_line_1_std", pairs=MIN_HOUSEHOLD_PAIRS - 1, same_birth_date=MIN_HOUSEHOLD_PAIRS - 1)
+    assert decide_link_guard(MODEL, relatives)["active"] is True
+    assert decide_link_guard(MODEL, one_person)["active"] is False
+    assert decide_link_guard(MODEL, too_few)["active"] is True  # cannot tell: keep the protection
+    assert decide_link_guard(MODEL, None)["active"] is True
+    assert decide_link_guard(dataclasses.replace(MODEL, link_guard=None), relatives) == {}  # nothing configured, nothing to decide
+    profile = _profile(10_000, UK_LIKE)
+    kept = derive_design(MODEL, profile, 2, _counter({}), relatives)
+    dropped = derive_design(MODEL, profile, 2, _counter({}), one_person)
+    assert kept.apply(MODEL).link_guard == MODEL.link_guard and MODEL.link_guard is not None
+    assert dropped.apply(MODEL).link_guard is None
+    assert dropped.as_dict()["link_guard"]["pairs"] == 200 and any(line.startswith("link guard off") for line in dropped.summary_lines())
+
+
+def test_em_rules_pair_records_across_sources_when_linking():
+    """A rule only one source fills pairs that source with itself: its relatives, not its duplicates."""
+    sources = {"census": 6000, "tax_forms": 4000}
+    profile = _profile(10_000, dict(NO_CONTACT, date_of_birth=(0.6, 9000, 0.001)), sources)
+    attrs = {a: AttributeProfile(p.attribute, p.records, p.filled, p.distinct, p.top_count, 0, 5.0,
+                                 {"census": 1.0 if a == "date_of_birth" else p.fill_rate, "tax_forms": 0.0 if a == "date_of_birth" else p.fill_rate})
+             for a, p in profile.attributes.items()}  # fmt: skip
+    crowd = _counter({})
+
+    def count(rules):  # a name alone, or a street alone, gathers crowds
+        return [RuleCount(c.rule, c.comparisons, 200 if c.rule in (("first_name_canonical", "surname_std"), ("address_line_1_std",)) else 5) for c in crowd(rules)]
+
+    linked = derive_design(MODEL, Profile(10_000, sources, attrs), 2, count)
+    assert linked.em_blocking_rules and not any("date_of_birth" in r for r in linked.em_blocking_rules)
+    assert linked.unestimated == ("LocationComparison",)  # every remaining rule keys on the street: reported, default m kept
+    assert "LocationComparison" in linked.as_dict()["m_not_estimated"]
+    deduped = derive_design(MODEL, _profile(10_000, dict(NO_CONTACT, date_of_birth=(0.6, 9000, 0.001))), 1, count)
+    assert any("date_of_birth" in r for r in deduped.em_blocking_rules)  # one source: its own pairs are what we want
