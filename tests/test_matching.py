@@ -1,4 +1,4 @@
-"""The link guard: pairs with unrelated first names need an exact identifier to be linked."""
+"""Matching: the levels names fall into, and the link guard (unrelated first names need an exact identifier)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 from chispa import assert_df_equality
 
 from customer_identity.config import LinkGuard
-from customer_identity.matching import with_link_guard
+from customer_identity.matching import person_name_comparison, with_comparison_levels, with_link_guard
 
 GUARD = LinkGuard(comparison="name", levels=("same surname only",), unless_equal=("email_std", "phone_e164"), max_probability=0.05)
 SAME_SURNAME_ONLY = 2  # the gamma value the guard's level label stands for in this test
@@ -46,12 +46,9 @@ def test_guard_caps_weak_name_pairs_without_an_agreeing_identifier(spark):
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
 
 
-NAME_PAIR_SCHEMA = ", ".join(
-    f"{c}_{side} {t}"
-    for c, t in (("first_name_canonical", "string"), ("surname_std", "string"), ("full_name_std", "string"), ("first_name_variants", "array<string>"),
-                 ("name_pair_sorted", "string"), ("first_name_std", "string"))  # fmt: skip
-    for side in ("l", "r")
-)
+NAME_COLUMNS = (("first_name_canonical", "string"), ("surname_std", "string"), ("full_name_std", "string"),
+                ("first_name_variants", "array<string>"), ("name_pair_sorted", "string"), ("first_name_std", "string"))  # fmt: skip
+NAME_PAIR_SCHEMA = ", ".join(f"{c}_{side} {t}" for c, t in NAME_COLUMNS for side in ("l", "r"))
 
 
 def _name(first, surname):
@@ -63,8 +60,6 @@ def _name(first, surname):
 
 def test_name_levels_weigh_what_can_be_compared(spark):
     """A missing first name is not an unrelated one; a typo is judged on the name as typed."""
-    from customer_identity.matching import person_name_comparison, with_comparison_levels
-
     cases = [
         (("tara", "green"), (None, "green"), "first name missing, surname agrees"),
         (("chloe", "grosvenor"), ("chloe", None), "surname missing, first name agrees"),

@@ -163,9 +163,8 @@ def household_evidence(records: DataFrame, home: str) -> HouseholdEvidence:
     keyed = records.select(*needed).where(F.col("surname_std").isNotNull() & F.col(home).isNotNull() & F.col("first_name_std").isNotNull() & F.col("date_of_birth").isNotNull())
     small = keyed.groupBy("surname_std", home).count().where(F.col("count").between(2, HOUSEHOLD_MAX_RECORDS)).drop("count")
     homes = keyed.join(small, ["surname_std", home])
-    l = homes.select([F.col(c).alias(f"{c}_l") if c not in ("surname_std", home) else F.col(c) for c in homes.columns])
-    r = homes.select([F.col(c).alias(f"{c}_r") if c not in ("surname_std", home) else F.col(c) for c in homes.columns])
-    pairs = l.join(r, ["surname_std", home]).where(F.col("record_key_l") < F.col("record_key_r"))
+    left, right = (homes.select([F.col(c).alias(f"{c}_{side}") if c not in ("surname_std", home) else F.col(c) for c in homes.columns]) for side in ("l", "r"))
+    pairs = left.join(right, ["surname_std", home]).where(F.col("record_key_l") < F.col("record_key_r"))
     unrelated = (
         (F.col("first_name_canonical_l") != F.col("first_name_canonical_r"))
         & ~F.coalesce(F.arrays_overlap("first_name_variants_l", "first_name_variants_r"), F.lit(False))
