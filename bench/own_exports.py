@@ -147,7 +147,12 @@ def main(argv: list[str] | None = None) -> int:
             if engine == "product":
                 got = run_product(args.example, data, work / f"{args.example}_seed{seed}" / "output")
             else:
-                got = run_splink_duckdb(EXAMPLES[args.example], data)
+                try:
+                    got = run_splink_duckdb(EXAMPLES[args.example], data)
+                except Exception as exc:  # e.g. a prior of exactly 0 when its rule finds no pair: recorded, not fatal
+                    results.append({"example": args.example, "seed": seed, "rows": rows, "engine": engine, "failed": f"{type(exc).__name__}: {exc}"})
+                    print(json.dumps(results[-1]))
+                    continue
             results.append({"example": args.example, "seed": seed, "rows": rows, "engine": engine, "seconds": got["seconds"], **pairwise(got["clusters"], truth)})
             print(json.dumps(results[-1]))
     doc = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}", "results": results}
@@ -155,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     (work / "own_exports.json").write_text(json.dumps(doc, indent=2))
     lines = ["| example | seed | engine | precision | recall | F1 | customers | true people | count error | seconds |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
+        if "failed" in r:
+            lines.append(f"| {r['example']} | {r['seed']} | {r['engine']} | failed: {r['failed']} | | | | | | |")
+            continue
         lines.append(f"| {r['example']} | {r['seed']} | {r['engine']} | {r['precision']} | {r['recall']} | {r['f1']} | {r['customers']:,} | {r['true_people']:,} | {r['count_error_pct']:+.2f}% | {r['seconds']} |")
     (work / "own_exports.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
