@@ -145,7 +145,9 @@ def test_em_avoids_crowds_and_prefers_rules_every_source_can_take_part_in():
 
     design = derive_design(MODEL, Profile(10_000, sources, attrs), 2, count)
     assert ("first_name_canonical", "surname_std", "postcode_outward") in design.em_blocking_rules  # every source takes part
-    assert ("first_name_canonical", "surname_std") not in design.em_blocking_rules
+    # the crowded name rule only estimates what no narrow rule can (where people live), after them
+    crowded = ("first_name_canonical", "surname_std")
+    assert design.em_blocking_rules[-1] == crowded and design.em_blocking_rules.count(crowded) == 1
 
 
 def test_link_guard_follows_the_relatives_the_data_shows():
@@ -179,7 +181,15 @@ def test_em_rules_pair_records_across_sources_when_linking():
 
     linked = derive_design(MODEL, Profile(10_000, sources, attrs), 2, count)
     assert linked.em_blocking_rules and not any("date_of_birth" in r for r in linked.em_blocking_rules)
-    assert linked.unestimated == ("LocationComparison",)  # every remaining rule keys on the street: reported, default m kept
-    assert "LocationComparison" in linked.as_dict()["m_not_estimated"]
+    # every narrow rule keys on the street: the name rule, crowded as it is, estimates where people live
+    assert ("first_name_canonical", "surname_std") in linked.em_blocking_rules and linked.unestimated == ()
+    assert any("largest block 200" in line for line in linked.summary_lines())
+
+    def count_without_names(rules):  # no rule without the street finds a pair: nothing can estimate it
+        return [c if "address_line_1_std" in c.rule else RuleCount(c.rule, 0, 0) for c in count(rules)]
+
+    stuck = derive_design(MODEL, Profile(10_000, sources, attrs), 2, count_without_names)
+    assert stuck.unestimated == ("LocationComparison",)  # reported, Splink's default m kept
+    assert "LocationComparison" in stuck.as_dict()["m_not_estimated"]
     deduped = derive_design(MODEL, _profile(10_000, dict(NO_CONTACT, date_of_birth=(0.6, 9000, 0.001))), 1, count)
     assert any("date_of_birth" in r for r in deduped.em_blocking_rules)  # one source: its own pairs are what we want

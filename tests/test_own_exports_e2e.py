@@ -7,6 +7,7 @@ from a profile of the data. Small slices of whole households keep the runs short
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import pytest
 import yaml
 from pyspark.sql import functions as F
 
+from customer_identity.evaluation import labelled_truth
+from customer_identity.matching import u_refined_path
 from customer_identity.model_design import design_path, untolerated_attributes
 from jobs import evaluate, ingest, resolve
 
@@ -92,6 +95,15 @@ def test_two_exports_are_linked_with_a_header_only_transactions_file(spark, expo
     assert nulled.filter(F.col("date_of_birth").isNotNull()).count() == 0
     metrics = spark.read.format("delta").load(str(out / "meta/run_metrics")).first()
     assert sum(metrics.field_issues.values()) == issues.count()
+    # u of the exact full-name level, measured on every pair on it, lies nearer the truth than sampling's
+    refined = json.loads(Path(u_refined_path(str(out / "model/splink_model.json"))).read_text())["name"]
+    truth, _ = labelled_truth(spark, str(exports / "truth.csv"))
+    named = records.filter(F.col("full_name_std").isNotNull()).join(truth, "record_key")
+    pairs = lambda df: df.agg(F.sum(F.col("count") * (F.col("count") - 1) / 2)).first()[0] or 0  # noqa: E731
+    non_matches = pairs(named.groupBy("full_name_std").count()) - pairs(named.groupBy("full_name_std", "person_id").count())
+    true_u = max(non_matches, 1) / refined["non_matching_pairs"]
+    print(refined, true_u)
+    assert abs(math.log(refined["refined"] / true_u)) < abs(math.log(refined["sampled"] / true_u))
 
 
 def test_the_ebuy_profile_comes_out_of_the_same_mechanism(spark, tiny_run):

@@ -401,15 +401,98 @@ def train_model(
         linker.misc.save_model_to_json(model_path, overwrite=True)
         settings = json.loads(Path(model_path).read_text())
         sampled = _tf_level_u(settings)
-        Path(model_path).write_text(json.dumps(u_without_matches(settings, floor=1.0 / model.u_max_pairs), indent=2))
-        corrected = _tf_level_u(settings)
-        for column in tf_columns(model_path):
-            # value frequencies count every record of a person, like u: scaled by the same correction
-            scale = corrected[column] / sampled[column] if sampled.get(column) else 1.0
-            tf = linker.table_management.compute_tf_table(column).as_spark_dataframe()
-            tf.withColumn(f"tf_{column}", F.col(f"tf_{column}") * F.lit(scale)).write.mode("overwrite").parquet(f"{tf_dir(model_path)}/{column}")
+        settings = u_without_matches(settings, floor=1.0 / model.u_max_pairs)
+
+        def save(settings: dict) -> None:
+            Path(model_path).write_text(json.dumps(settings, indent=2))
+            corrected = _tf_level_u(settings)
+            for column in tf_columns(model_path):
+                # value frequencies count every record of a person, like u: scaled by the same correction
+                scale = corrected[column] / sampled[column] if sampled.get(column) else 1.0
+                tf = linker.table_management.compute_tf_table(column).as_spark_dataframe()
+                tf.withColumn(f"tf_{column}", F.col(f"tf_{column}") * F.lit(scale)).write.mode("overwrite").parquet(f"{tf_dir(model_path)}/{column}")
+
+        save(settings)
+    refined: dict[str, dict] = {}
+    for _ in range(U_REFINE_ROUNDS):
+        save(refine_u_of_exact_levels(spark, model, records_by_source, model_path, refined))
+    Path(u_refined_path(model_path)).write_text(json.dumps(refined, indent=2))
     log.info("trained model saved to %s (term frequencies in %s)", model_path, tf_dir(model_path))
     return model_path
+
+
+# The exact levels whose u is re-estimated from every pair on them, with the columns a rule
+# must block on to generate all those pairs (full_name_std is the canonical first name and the
+# surname). Different people sharing a full name are mostly strangers, whose other fields
+# disagree, so the model's own probabilities count them. Shared e-mail addresses and phone
+# numbers are not refined this way: the people sharing one are usually one household, whose
+# surname and address agree too, so the model would take them for matches and drive u down
+# (on Ebuy `medium`, e-mail's u fell to a sixth of what the ground truth gives).
+REFINED_LEVELS = {"full_name_std": ("first_name_canonical", "surname_std")}
+# Rounds of re-estimating u from every pair on an exact level (see refine_u_of_exact_levels).
+U_REFINE_ROUNDS = 3
+
+
+def total_pairs(records_by_source: Mapping[str, DataFrame], link_type: str) -> int:
+    """How many pairs the link type considers: all pairs, or only pairs across sources."""
+    sizes = [df.count() for df in records_by_source.values()]
+    n = sum(sizes)
+    if link_type == "link_only":
+        return (n * n - sum(k * k for k in sizes)) // 2
+    return n * (n - 1) // 2
+
+
+def u_refined_path(model_path: str) -> str:
+    """Where the re-estimated u of exact levels is recorded: comparison -> level, column,
+    u from sampling, u refined, expected non-matches and pairs on the level."""
+    return str(Path(model_path).with_name(Path(model_path).stem + "_u_refined.json"))
+
+
+def refine_u_of_exact_levels(
+    spark: SparkSession, model: ModelConfig, records_by_source: Mapping[str, DataFrame], model_path: str, record: dict | None = None
+) -> dict:
+    """Re-estimate u of the exact levels in ``REFINED_LEVELS`` from every pair on them, not a sample.
+
+    Random sampling sees about ``u_max_pairs`` pairs, so it cannot measure a u much below
+    ``1 / u_max_pairs``, and after taking out the matches (:func:`u_without_matches`) what
+    remains of an identifying level (an exact full name) is mostly noise. Yet every pair on
+    such a level is found by blocking on the columns it is made of. One EM step over all
+    of them: the expected non-matches there are the sum of (1 - p) over those pairs, and u
+    is that share of all non-matching pairs. Other levels keep their shares of the rest.
+    Returns the updated settings (the caller saves them); ``record`` collects what changed.
+    """
+    settings = json.loads(Path(model_path).read_text())
+    lam = float(settings["probability_two_random_records_match"])
+    link_type = link_type_for(model.link_type, len(records_by_source))
+    non_matches = total_pairs(records_by_source, link_type) * (1 - lam)
+    for comparison in settings["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        lv, gamma = levels[0], len(levels) - 1  # the comparison's most identifying level
+        column = lv.get("tf_adjustment_column")
+        if column not in REFINED_LEVELS or lv["sql_condition"].replace('"', "").replace("`", "") != f"{column}_l = {column}_r":
+            continue
+        rule = REFINED_LEVELS[column]
+        if not all(c in df.columns for df in records_by_source.values() for c in rule):
+            continue
+        (counted,) = count_comparisons(reduce(DataFrame.unionByName, records_by_source.values()), [rule])
+        if counted.comparisons > model.max_comparisons:
+            log.info("u of %s (%s) kept from sampling: blocking on %s would score %d pairs", comparison["output_column_name"], column, "+".join(rule), counted.comparisons)
+            continue
+        pairs = predict_pairs(spark, dataclasses.replace(model, blocking_rules=(rule,), link_guard=None), records_by_source, model_path, threshold=0.0)
+        on_level = pairs.filter(F.col(f"gamma_{comparison['output_column_name']}") == gamma).agg(F.count("*"), F.sum(1 - F.col("match_probability"))).first()
+        n_pairs, expected = on_level[0], on_level[1] or 0.0
+        before = lv.get("u_probability")
+        u = max(expected, 1.0) / max(non_matches, 1.0)
+        rest = [o for o in levels if o is not lv and o.get("u_probability") is not None]
+        others = sum(o["u_probability"] for o in rest)
+        for o in rest:
+            o["u_probability"] = o["u_probability"] * (1 - u) / others if others else o["u_probability"]
+        lv["u_probability"] = u
+        if record is not None:
+            entry = record.setdefault(comparison["output_column_name"], {"level": lv.get("label_for_charts", column), "column": column, "sampled": before})
+            entry.update(refined=u, expected_non_matches=expected, pairs=n_pairs, non_matching_pairs=non_matches)
+        log.info("u of %s (%s): %.3g from %.1f expected non-matches among every pair on it (was %s)", comparison["output_column_name"], lv.get("label_for_charts", column), u, expected, before)
+    return settings
 
 
 def u_without_matches(settings: dict, floor: float) -> dict:

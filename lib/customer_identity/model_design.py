@@ -164,7 +164,8 @@ class ModelDesign:
             lines.append(f"blocking rule {'+'.join(c.rule)} left out: {why}")
         if self.untolerated:
             lines.append(f"WARNING: no blocking rule avoids {', '.join(self.untolerated)}: a pair with that field wrong or missing is never compared")
-        lines.append("EM rules: " + "; ".join("+".join(r) for r in self.em_blocking_rules))
+        crowded = {c.rule: c.largest_block for c in self.em_counts if c.largest_block > EM_MAX_BLOCK}
+        lines.append("EM rules: " + "; ".join("+".join(r) + (f" (largest block {crowded[r]:,}: no narrower rule estimates what it does)" if r in crowded else "") for r in self.em_blocking_rules))
         if self.unestimated:
             lines.append(f"m not estimated (every EM rule uses it, or none pairs records across sources): {', '.join(self.unestimated)}; Splink's default m is kept")
         lines.append("prior from: " + "; ".join("+".join(r) for r in self.deterministic_rules))
@@ -322,18 +323,30 @@ def select_em_rules(comparisons: Sequence[ComparisonSpec], counts: Sequence[Rule
 
     Each step takes the candidate that estimates the most comparisons not yet estimated;
     on ties, one that at least ``MIN_EM_COVERAGE`` of every source's records can take part
-    in (``coverage``), then the earlier, narrower candidate. At least two sessions when two are possible.
+    in (``coverage``), then the earlier, narrower candidate. A comparison no narrow rule can
+    estimate gets the rule with the smallest largest block among those within the pairs
+    limit. At least two sessions when two are possible.
     """
-    narrow = [c for c in counts if 0 < c.comparisons <= EM_MAX_PAIRS_PER_RECORD * max(n_records, 1) and c.largest_block <= EM_MAX_BLOCK]
+    sparse = [c for c in counts if 0 < c.comparisons <= EM_MAX_PAIRS_PER_RECORD * max(n_records, 1)]
+    narrow = [c for c in sparse if c.largest_block <= EM_MAX_BLOCK]
     needed = {i: comparison_columns(spec) for i, spec in enumerate(comparisons)}
     estimated: set[int] = set()
     chosen: list[RuleCount] = []
+
+    def gain(c: RuleCount) -> int:
+        return sum(1 for i, cols in needed.items() if i not in estimated and not cols & set(c.rule))
+
     while True:
-        gains = {c.rule: sum(1 for i, cols in needed.items() if i not in estimated and not cols & set(c.rule)) for c in narrow}
-        options = [c for c in narrow if c not in chosen and gains[c.rule] > 0]
+        options = [c for c in narrow if c not in chosen and gain(c) > 0]
         if not options:
             break
-        best = max(options, key=lambda c: (gains[c.rule], coverage(c.rule) >= MIN_EM_COVERAGE, -narrow.index(c)))
+        best = max(options, key=lambda c: (gain(c), coverage(c.rule) >= MIN_EM_COVERAGE, -narrow.index(c)))
+        chosen.append(best)
+        estimated |= {i for i, cols in needed.items() if not cols & set(best.rule)}
+    # A comparison every narrow rule blocks on would keep Splink's default m, which knows
+    # nothing of the data: a rule with a few crowded blocks still estimates it from its data.
+    while options := [c for c in sparse if c not in chosen and gain(c) > 0]:
+        best = max(options, key=lambda c: (gain(c), coverage(c.rule) >= MIN_EM_COVERAGE, -c.largest_block))
         chosen.append(best)
         estimated |= {i for i, cols in needed.items() if not cols & set(best.rule)}
     if len(chosen) == 1:
