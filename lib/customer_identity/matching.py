@@ -416,7 +416,11 @@ def train_model(
     refined: dict[str, dict] = {}
     for _ in range(U_REFINE_ROUNDS):
         before = {name: entry["refined"] for name, entry in refined.items()}
-        save(refine_u_of_exact_levels(spark, model, records_by_source, model_path, refined))
+        try:
+            save(refine_u_of_exact_levels(spark, model, records_by_source, model_path, refined))
+        except _splink_errors() as exc:
+            log.warning("u of the exact levels was not refined (%s); the sampled u is kept", _first_line(exc))
+            break
         if all(abs(entry["refined"] / (before.get(name, entry["sampled"]) or entry["refined"]) - 1) < U_REFINE_TOLERANCE for name, entry in refined.items()):
             break
     Path(u_refined_path(model_path)).write_text(json.dumps(refined, indent=2))
