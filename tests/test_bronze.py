@@ -24,6 +24,7 @@ def test_reject_reasons_in_precedence_order(spark):
     rows = [
         ("2026-10-01 10:00:00 UTC", "1", "9.99", "s1", None, "f"),  # good
         ("2026-10-01 10:00:00 UTC", "1", "N/A", "s2", None, "f"),  # bad price
+        ("2026-10-01 10:00:00 UTC", "1", "NaN", "s2n", None, "f"),  # not a number, though Spark parses it
         ("2026-10-41 10:00:00 UTC", "1", "9.99", "s3", None, "f"),  # impossible date
         ("2026-10-01 10:00:00 UTC", "1", "9.99", "  ", None, "f"),  # blank key
         (None, None, None, None, "garbage,line", "f"),  # unparseable line
@@ -32,7 +33,7 @@ def test_reject_reasons_in_precedence_order(spark):
     df = spark.createDataFrame(rows, RAW_SCHEMA)
     got = with_reject_reason(df, _transactions_source()).select("session_id", "_reject_reason")
     expected = spark.createDataFrame(
-        [("s1", None), ("s2", "bad_type:price"), ("s3", "bad_type:event_time"), ("  ", "missing:session_id"),
+        [("s1", None), ("s2", "bad_type:price"), ("s2n", "bad_type:price"), ("s3", "bad_type:event_time"), ("  ", "missing:session_id"),
          (None, "malformed"), (None, "missing:event_time")],
         "session_id string, _reject_reason string",
     )  # fmt: skip
@@ -40,9 +41,9 @@ def test_reject_reasons_in_precedence_order(spark):
 
 
 def test_typed_column_parses_or_returns_null(spark):
-    df = spark.createDataFrame([(" 12.50 ",), ("",), (None,), ("x",), ("٣",)], "v string")
+    df = spark.createDataFrame([(" 12.50 ",), ("",), (None,), ("x",), ("٣",), ("NaN",), ("Infinity",), ("-Infinity",), ("-1e3",)], "v string")
     got = df.select(typed_column(F.col("v"), "double").alias("d"))
-    expected = spark.createDataFrame([(12.5,), (None,), (None,), (None,), (None,)], "d double")
+    expected = spark.createDataFrame([(12.5,), (None,), (None,), (None,), (None,), (None,), (None,), (None,), (-1000.0,)], "d double")
     assert_df_equality(got, expected, ignore_row_order=True)
     dates = spark.createDataFrame([("31/12/1990",), ("31/02/1990",), (None,)], "v string")
     got = dates.select(typed_column(F.col("v"), "date", "dd/MM/yyyy").cast("string").alias("d"))

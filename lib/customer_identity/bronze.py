@@ -31,7 +31,7 @@ def blank_to_null(col: Column) -> Column:
 
 
 def typed_column(raw: Column, spark_type: str, fmt: str | None = None) -> Column:
-    """Parse a raw string into the declared type; null when it does not parse."""
+    """Parse a raw string into the declared type; null when it does not parse (or is NaN or infinite)."""
     raw = F.trim(blank_to_null(raw))
     if spark_type == "string":
         return raw
@@ -39,7 +39,10 @@ def typed_column(raw: Column, spark_type: str, fmt: str | None = None) -> Column
         return F.try_to_timestamp(raw, F.lit(fmt)) if fmt else raw.try_cast("timestamp")
     if spark_type == "date":
         return F.to_date(F.try_to_timestamp(raw, F.lit(fmt))) if fmt else raw.try_cast("date")
-    return raw.try_cast(spark_type)
+    value = raw.try_cast(spark_type)
+    if spark_type in ("double", "float"):  # "NaN" and "Infinity" parse, but are no amount: they do not parse here
+        return F.when(~F.isnan(value) & (F.abs(value) != F.lit(float("inf"))), value)
+    return value
 
 
 def with_reject_reason(df: DataFrame, source: SourceConfig) -> DataFrame:
