@@ -33,7 +33,7 @@ def test_reject_reasons_in_precedence_order(spark):
     df = spark.createDataFrame(rows, RAW_SCHEMA)
     got = with_reject_reason(df, _transactions_source()).select("session_id", "_reject_reason")
     expected = spark.createDataFrame(
-        [("s1", None), ("s2", "bad_type:price"), ("s2n", "bad_type:price"), ("s3", "bad_type:event_time"), ("  ", "missing:session_id"),
+        [("s1", None), ("s2", "bad_type:price"), ("s2n", "bad_value:price"), ("s3", "bad_type:event_time"), ("  ", "missing:session_id"),
          (None, "malformed"), (None, "missing:event_time")],
         "session_id string, _reject_reason string",
     )  # fmt: skip

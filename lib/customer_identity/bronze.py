@@ -46,7 +46,7 @@ def typed_column(raw: Column, spark_type: str, fmt: str | None = None) -> Column
 
 
 def with_reject_reason(df: DataFrame, source: SourceConfig) -> DataFrame:
-    """Add ``_reject_reason``: null for good rows, else ``malformed``, ``missing:<col>`` or ``bad_type:<col>``.
+    """Add ``_reject_reason``: null for good rows, else ``malformed``, ``missing:<col>``, ``bad_value:<col>`` (a number that is NaN or infinite) or ``bad_type:<col>``.
 
     In a customers source only the id and required columns can reject a row: any other
     field that does not parse is nulled later and recorded in ``silver.field_issues``.
@@ -64,6 +64,9 @@ def with_reject_reason(df: DataFrame, source: SourceConfig) -> DataFrame:
             continue  # a bad field is nulled and recorded at standardisation (silver.field_issues), the record kept
         if col in df.columns:
             present = blank_to_null(F.col(col)).isNotNull()
+            if spark_type in ("double", "float"):  # NaN or infinite: a number, but not a value the contract allows
+                parsed = F.trim(blank_to_null(F.col(col))).try_cast(spark_type)
+                checks.append((present & parsed.isNotNull() & typed_column(F.col(col), spark_type).isNull(), f"bad_value:{col}"))
             checks.append((present & typed_column(F.col(col), spark_type, source.formats.get(col)).isNull(), f"bad_type:{col}"))
     reason: Column = F.lit(None).cast("string")
     for cond, code in reversed(checks):
