@@ -111,6 +111,11 @@ def test_env_variables_in_templates(tmp_path, monkeypatch):
         ("paths:\n  data_root: s3://etl:hunter2@bucket/raw\n", "line 2"),
         ("# old token: dapi0123456789abcdef0123456789abcdef\npaths: {data_root: /x}\n", "line 1"),
         ("sources:\n  crm:\n    options: {url: 'jdbc:postgresql://db/crm?user=etl&password=hunter2'}\n", "line 3"),
+        ("sources:\n  crm:\n    options: {user: etl, pwd: hunter2}\n", "sources.crm.options.pwd"),
+        ("sources:\n  crm:\n    options: {passphrase: hunter2}\n", "sources.crm.options.passphrase"),
+        ("sources:\n  api:\n    options: {header: 'Authorization: Bearer hunter2hunter2'}\n", "line 3"),
+        ("spark:\n  conf:\n    spark.hadoop.fs.azure.account.key.acct.dfs.core.windows.net: hunter2\n",
+         "spark.conf.spark.hadoop.fs.azure.account.key.acct.dfs.core.windows.net"),
     ],
 )
 def test_a_config_holding_a_secret_is_refused_without_echoing_it(tmp_path, yaml_text, names):
@@ -122,6 +127,14 @@ def test_a_config_holding_a_secret_is_refused_without_echoing_it(tmp_path, yaml_
     assert "leaky.yaml" in message and names in message and "${env:NAME}" in message
     for value in ("hunter2", "abcdEFGH1234", "AKIAABCDEFGHIJKLMNOP", "dapi0123456789abcdef"):
         assert value not in message
+
+
+def test_a_yaml_syntax_error_never_echoes_the_line(tmp_path):
+    user = tmp_path / "broken.yaml"
+    user.write_text("sources:\n  crm:\n    options: {password: 'hunter2}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config("local", user)
+    assert "broken.yaml" in str(err.value) and "line" in str(err.value) and "hunter2" not in str(err.value)
 
 
 def test_references_to_secrets_are_allowed(tmp_path, monkeypatch):

@@ -296,7 +296,9 @@ class SecretInConfig(ConfigError):
 # Credentials are recognised by the key that holds them or by their own shape. A value that
 # only refers to an environment variable (${env:NAME}) is fine: on a cluster the platform's
 # secret store sets that variable (e.g. a Databricks cluster's spark_env_vars from {{secrets/...}}).
-_SECRET_KEY = re.compile(r"(passw(or)?d|secret|token|api[._-]?key|access[._-]?key|private[._-]?key|credential)", re.IGNORECASE)
+_SECRET_KEY = re.compile(
+    r"(passw(or)?d|pwd|passphrase|secret|token|api[._-]?key|access[._-]?key|account[._-]?key|private[._-]?key|credential|authorization)", re.IGNORECASE
+)
 _SECRET_REFERENCE = re.compile(r"^\s*\$\{env:[A-Za-z_][A-Za-z0-9_]*\}\s*$")
 _SECRET_SHAPES = {
     "an AWS access key id": re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),
@@ -305,7 +307,8 @@ _SECRET_SHAPES = {
     "a GitHub token": re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"),
     "a Slack token": re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
     "a password inside a URL": re.compile(r"://[^/\s:@]+:[^/\s@$]+@"),
-    "a password parameter": re.compile(r"[?;&]password=[^&;\s$]+", re.IGNORECASE),
+    "a password parameter": re.compile(r"[?;&](password|pwd)=[^&;\s$]+", re.IGNORECASE),
+    "a bearer token": re.compile(r"\bBearer\s+[A-Za-z0-9._~+/=-]{8,}"),
 }
 
 
@@ -340,7 +343,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        # the parser's message quotes the offending line, which may hold a credential: only where and what
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or type(exc).__name__}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
     check_no_secrets(path, text, data)
