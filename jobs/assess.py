@@ -10,7 +10,8 @@
   matching pairs the model expects the blocking rules never scored (see ``customer_identity.trust``);
 - gold ``error_analysis`` (ground truth only): missed and false merges by corruption type and
   by hard-negative relation;
-- gold ``review_queue`` plus ``trust/review_queue.csv`` / ``.html`` for reviewers;
+- gold ``review_queue`` plus ``trust/review_queue.csv`` / ``.html`` for reviewers, their
+  personal details masked unless ``--show-pii``;
 - ``trust/threshold_sweep.html`` and ``trust/count_interval.html`` charts.
 """
 
@@ -21,6 +22,7 @@ import sys
 from pyspark.sql import functions as F
 
 from customer_identity import trust
+from customer_identity.analytics import masked_personal_columns
 from customer_identity.charts import count_draws_spec, save_chart, threshold_sweep_spec
 from customer_identity.cli import base_parser, run
 from customer_identity.config import load_config
@@ -40,6 +42,7 @@ COUNT_INTERVAL_SCHEMA = (
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__)
     parser.add_argument("--skip-interval", action="store_true", help="leave out the count interval (the slowest part)")
+    parser.add_argument("--show-pii", action="store_true", help="show names, e-mails, phones, postcodes and dates of birth unmasked in the review queue files")
 
     def body(args) -> int:
         config = load_config(args.env, args.config)
@@ -114,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         write_delta(queue, f"{config.tables.gold}/review_queue")
         export = queue.select("record_key_l", "record_key_r", "decision", "reason", "match_probability", "match_weight", "source_dataset_l", "source_dataset_r",
                               *[c for c in pairs.columns if c.endswith(("_l", "_r")) and not c.startswith(("record_key", "source_dataset", "tf_"))])  # fmt: skip
+        if not args.show_pii:  # the reviewer who must see the details asks for them
+            export = masked_personal_columns(export)
         csv_path = write_csv_file(export, f"{out_dir}/review_queue.csv", html_path=f"{out_dir}/review_queue.html")
         print(f"review queue: {queue.count():,} pairs -> {csv_path} (fill in decision: match / non_match, then run jobs.review)")
         return 0

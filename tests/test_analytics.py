@@ -67,6 +67,23 @@ def _shop(spark):
     return customers, tx
 
 
+def test_review_pairs_are_masked_column_by_column(spark):
+    pairs = spark.createDataFrame(
+        [
+            ("platform:1", "jane smith", "SW1A 1AA", "jane.s@example.com", "+447700900123", dt.date(1990, 5, 17), ["jane", "janey"], 7, 0.97),
+            ("crm:2", None, None, None, None, None, None, None, None),  # null row
+        ],
+        "record_key_l string, full_name_std_l string, postcode_std_r string, email_std_l string, phone_e164_r string, "
+        "date_of_birth_l date, first_name_variants_r array<string>, gamma_name int, match_probability double",
+    )
+    expected = spark.createDataFrame(
+        [("platform:1", "J*** S***", "SW1A ***", "j***@***", "***23", "1990", "J*** J***", 7, 0.97), ("crm:2", None, None, None, None, None, None, None, None)],
+        "record_key_l string, full_name_std_l string, postcode_std_r string, email_std_l string, phone_e164_r string, "
+        "date_of_birth_l string, first_name_variants_r string, gamma_name int, match_probability double",
+    )
+    assert_df_equality(analytics.masked_personal_columns(pairs), expected, ignore_row_order=True, ignore_nullable=True)
+
+
 def test_customer_features_by_hand(spark, config):
     customers, tx = _shop(spark)
     got = analytics.customer_features(customers, tx, config).select(
