@@ -28,6 +28,7 @@ from pyspark.sql import functions as F
 from customer_identity.config import ComparisonSpec, ConfigError, LinkGuard, ModelConfig
 from customer_identity.errors import ComparisonBudgetExceeded, ModelTrainingError
 from customer_identity.model_design import RuleCount, link_type_for
+from customer_identity.trust import possible_pairs
 
 log = logging.getLogger(__name__)
 
@@ -414,10 +415,11 @@ def train_model(
 
         save(settings)
     refined: dict[str, dict] = {}
+    possible = possible_pairs({name: df.count() for name, df in records_by_source.items()}, link_type_for(model.link_type, len(records_by_source)))
     for _ in range(U_REFINE_ROUNDS):
         before = {name: entry["refined"] for name, entry in refined.items()}
         try:
-            save(refine_u_of_exact_levels(spark, model, records_by_source, model_path, refined))
+            save(refine_u_of_exact_levels(spark, model, records_by_source, model_path, possible, refined))
         except _splink_errors() as exc:
             log.warning("u of the exact levels was not refined (%s); the sampled u is kept", _first_line(exc))
             break
@@ -442,15 +444,6 @@ U_REFINE_ROUNDS = 3
 U_REFINE_TOLERANCE = 0.02
 
 
-def total_pairs(records_by_source: Mapping[str, DataFrame], link_type: str) -> int:
-    """How many pairs the link type considers: all pairs, or only pairs across sources."""
-    sizes = [df.count() for df in records_by_source.values()]
-    n = sum(sizes)
-    if link_type == "link_only":
-        return (n * n - sum(k * k for k in sizes)) // 2
-    return n * (n - 1) // 2
-
-
 def u_refined_path(model_path: str) -> str:
     """Where the re-estimated u of exact levels is recorded: comparison -> level, column,
     u from sampling, u refined, expected non-matches and pairs on the level."""
@@ -458,7 +451,7 @@ def u_refined_path(model_path: str) -> str:
 
 
 def refine_u_of_exact_levels(
-    spark: SparkSession, model: ModelConfig, records_by_source: Mapping[str, DataFrame], model_path: str, record: dict | None = None
+    spark: SparkSession, model: ModelConfig, records_by_source: Mapping[str, DataFrame], model_path: str, possible: int, record: dict | None = None
 ) -> dict:
     """Re-estimate u of the exact levels in ``REFINED_LEVELS`` from every pair on them, not a sample.
 
@@ -468,12 +461,12 @@ def refine_u_of_exact_levels(
     such a level is found by blocking on the columns it is made of. One EM step over all
     of them: the expected non-matches there are the sum of (1 - p) over those pairs, and u
     is that share of all non-matching pairs. Other levels keep their shares of the rest.
+    ``possible`` is the number of pairs the link type considers (:func:`trust.possible_pairs`).
     Returns the updated settings (the caller saves them); ``record`` collects what changed.
     """
     settings = json.loads(Path(model_path).read_text())
     lam = float(settings["probability_two_random_records_match"])
-    link_type = link_type_for(model.link_type, len(records_by_source))
-    non_matches = total_pairs(records_by_source, link_type) * (1 - lam)
+    non_matches = possible * (1 - lam)
     for comparison in settings["comparisons"]:
         levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
         lv, gamma = levels[0], len(levels) - 1  # the comparison's most identifying level
