@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ENV ?= local
 PROFILE ?= small
+RATES ?= realistic
 STAMP := $(VENV)/.installed
 JARS_STAMP := .ivy2/.resolved
 
@@ -34,13 +35,13 @@ lint: venv
 	$(VENV)/bin/ruff check lib jobs tests
 
 generate: venv jars
-	$(PY) -m jobs.generate_sources --env $(ENV) --profile $(PROFILE)
+	$(PY) -m jobs.generate_sources --env $(ENV) --profile $(PROFILE) --rates $(RATES)
 
 ingest: venv jars
 	$(PY) -m jobs.ingest --env $(ENV)
 
 demo: venv jars
-	$(PY) -m jobs.pipeline --env $(ENV) --profile $(PROFILE)
+	$(PY) -m jobs.pipeline --env $(ENV) --profile $(PROFILE) --rates $(RATES)
 
 # The performance benchmark (about an hour on 2 cores): the resolve stage against Splink's
 # Spark and DuckDB runs at each size, then how the blocking rules' comparisons grow.

@@ -1,6 +1,7 @@
 """Generate the synthetic Ebuy sources (platform, CRM, transactions) with ground truth.
 
     python -m jobs.generate_sources --env local --profile small
+    python -m jobs.generate_sources --env local --profile small --rates stress   # harsher than real life
     spark-submit jobs/generate_sources.py --env emr --profile large
 """
 
@@ -23,10 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__)
     parser.add_argument("--profile", choices=PROFILES, default=None, help="size profile (default: generator.profile)")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--rates", default=None, help="rate preset: realistic or one of generator.rate_presets, e.g. stress (default: generator.rate_preset)")
     parser.add_argument("--files", type=int, default=None, help="files per source (default: 1 for tiny/small, 8 otherwise)")
 
     def body(args) -> int:
-        overrides = {"generator": {k: v for k, v in (("profile", args.profile), ("seed", args.seed)) if v is not None}}
+        overrides = {"generator": {k: v for k, v in (("profile", args.profile), ("seed", args.seed), ("rate_preset", args.rates)) if v is not None}}
         config = load_config(args.env, args.config, overrides=overrides)
         spark = build_session(config)
         started = time.monotonic()
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             "people": spark.read.parquet(paths["truth_people"]).count(),
         }
         elapsed = time.monotonic() - started
-        print(f"generated profile={gen.profile} seed={gen.seed} in {elapsed:.1f}s")
+        print(f"generated profile={gen.profile} seed={gen.seed} rates={gen.rate_preset} in {elapsed:.1f}s")
         for name, n in counts.items():
             print(f"  {name:<13} {n:>10,} rows")
         for name, path in paths.items():

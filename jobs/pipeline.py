@@ -32,6 +32,7 @@ STAGES = {
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__)
     parser.add_argument("--profile", default=None, help="generator size profile")
+    parser.add_argument("--rates", default=None, help="generator rate preset: realistic (default) or one of generator.rate_presets, e.g. stress")
     parser.add_argument("--skip-generate", action="store_true", help="use existing sources instead of generating them")
     parser.add_argument("--skip-assess", action="store_true", help="leave out the threshold sweep, count interval and review queue")
     args = parser.parse_args(argv)
@@ -46,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
             print("== evaluate skipped: no generator ground truth beside these sources")
             continue
         module = importlib.import_module(module_name)
-        stage_args = common + (["--profile", args.profile] if stage == "generate" and args.profile else [])
+        stage_args = list(common)
+        if stage == "generate":
+            stage_args += (["--profile", args.profile] if args.profile else []) + (["--rates", args.rates] if args.rates else [])
         started = time.monotonic()
         print(f"== {stage}", flush=True)
         code = module.main(stage_args)

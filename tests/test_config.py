@@ -49,6 +49,8 @@ def test_unknown_key_names_file_and_key(tmp_path):
         ("sources:\n  crm:\n    columns: {nickname: x}\n", "sources.crm.columns.nickname"),
         ("sources:\n  crm:\n    types: {birth_date: datetime}\n", "sources.crm.types.birth_date"),
         ("generator:\n  rates: {typo: 1.5}\n", "generator.rates.typo"),
+        ("generator:\n  rate_preset: harsh\n", "generator.rate_preset"),
+        ("generator:\n  rate_presets: {stress: {typos: 0.1}}\n", "generator.rate_presets.stress.typos"),
         ("paths:\n  output_root: ${nowhere}/x\n", "paths.output_root"),
         ("trust:\n  review_low: 0.9\n  review_high: 0.5\n", "trust.review_high"),
         ("trust:\n  sweep_thresholds: [0.5, 1.5]\n", "trust.sweep_thresholds"),
@@ -68,6 +70,16 @@ def test_bad_values_are_rejected_with_the_key(tmp_path, yaml_text, key):
         load_config("local", user)
     assert key in str(err.value)
     assert "bad.yaml" in str(err.value)
+
+
+def test_rate_preset_replaces_only_the_rates_it_names():
+    realistic = load_config("local").generator
+    stress = load_config("local", overrides={"generator": {"rate_preset": "stress"}}).generator
+    assert realistic.rate_preset == "realistic" and stress.rate_preset == "stress"
+    changed = {k for k in realistic.rates if realistic.rates[k] != stress.rates[k]}
+    assert changed and "moved" in changed and stress.rates["moved"] > realistic.rates["moved"]
+    assert set(stress.rates) == set(realistic.rates)
+    assert {k: stress.rates[k] for k in set(stress.rates) - changed} == {k: realistic.rates[k] for k in set(realistic.rates) - changed}
 
 
 def test_missing_environment_and_missing_file():

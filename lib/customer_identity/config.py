@@ -136,8 +136,9 @@ class GeneratorConfig:
     seed: int
     start_date: str
     days: int
-    rates: Mapping[str, float]
+    rates: Mapping[str, float]  # with the chosen preset's values applied
     profiles: Mapping[str, Mapping[str, int]]
+    rate_preset: str = "realistic"
 
 
 @dataclass(frozen=True)
@@ -592,15 +593,29 @@ def _build(data: Mapping[str, Any], origin: Mapping[str, str], env: str, files: 
     if not re.fullmatch(r"[A-Z]{2}", country):
         raise v.error("locale.country", "a two-letter ISO 3166 country code such as GB, US or AU", country)
 
-    g = v.section("generator", allowed=("profile", "seed", "start_date", "days", "rates", "profiles"), required=("profile", "seed"))
-    rates_node = g.get("rates") or {}
-    if not isinstance(rates_node, Mapping):
-        raise v.error("generator.rates", "a mapping of rate name to a number in [0, 1]", rates_node)
-    rates = {}
-    for k, r in rates_node.items():
-        if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r <= 1:
-            raise v.error(f"generator.rates.{k}", "a number in [0, 1]", r)
-        rates[k] = float(r)
+    g = v.section("generator", allowed=("profile", "seed", "start_date", "days", "rates", "rate_preset", "rate_presets", "profiles"), required=("profile", "seed"))
+
+    def rate_map(node: Any, where: str) -> dict[str, float]:
+        if not isinstance(node, Mapping):
+            raise v.error(where, "a mapping of rate name to a number in [0, 1]", node)
+        out = {}
+        for k, r in node.items():
+            if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r <= 1:
+                raise v.error(f"{where}.{k}", "a number in [0, 1]", r)
+            out[k] = float(r)
+        return out
+
+    rates = rate_map(g.get("rates") or {}, "generator.rates")
+    presets_node = g.get("rate_presets") or {}
+    if not isinstance(presets_node, Mapping):
+        raise v.error("generator.rate_presets", "a mapping of preset name to rates", presets_node)
+    presets = {name: rate_map(node or {}, f"generator.rate_presets.{name}") for name, node in presets_node.items()}
+    for name, preset in presets.items():
+        unknown = sorted(set(preset) - set(rates))
+        if unknown:
+            raise v.error(f"generator.rate_presets.{name}.{unknown[0]}", f"one of the rates in generator.rates ({', '.join(sorted(rates))})")
+    rate_preset = v.string(g, "rate_preset", "generator.rate_preset", optional=True, choices=("realistic", *presets)) or "realistic"
+    rates.update(presets.get(rate_preset, {}))
     profiles_node = g.get("profiles") or {}
     profiles: dict[str, dict[str, int]] = {}
     for prof, spec in profiles_node.items():
@@ -616,6 +631,7 @@ def _build(data: Mapping[str, Any], origin: Mapping[str, str], env: str, files: 
         days=v.integer(g, "days", "generator.days", minimum=1) if "days" in g else 31,
         rates=rates,
         profiles=profiles,
+        rate_preset=rate_preset,
     )
     model = _parse_model(v, sources)
     c = v.section("clustering", allowed=("engine", "max_iterations", "checkpoint_interval"), required=("engine",))
