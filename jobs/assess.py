@@ -4,10 +4,11 @@
 
 - gold ``threshold_sweep``: customers, precision, recall and F1 at each configured threshold,
   measured against ground truth when the sources are synthetic, else against review labels;
-- gold ``count_interval``: the customer count with an interval from sampling every scored
-  pair's accept/reject decision from its match probability (``trust.interval_draws`` times),
-  recalibrated by reviewers' labels when there are any, its lower end widened for the
-  matching pairs the model expects the blocking rules never scored (see ``customer_identity.trust``);
+- gold ``count_interval``: the estimate of distinct people with its interval, from sampling
+  every scored pair's accept/reject decision from its match probability
+  (``trust.interval_draws`` times), recalibrated by reviewers' labels when there are any, each
+  draw lowered for the matching pairs no blocking rule generated; beside it the golden
+  table's count (see ``customer_identity.trust``);
 - gold ``error_analysis`` (ground truth only): missed and false merges by corruption type and
   by hard-negative relation;
 - gold ``review_queue`` plus ``trust/review_queue.csv`` / ``.html`` for reviewers, their
@@ -28,14 +29,15 @@ from customer_identity.cli import base_parser, run
 from customer_identity.config import load_config
 from customer_identity.evaluation import record_truth
 from customer_identity.io import read_delta, read_truth, truth_exists, write_csv_file, write_delta
-from customer_identity.matching import prior_match_probability
+from customer_identity.model_design import saved_blocking_rules
 from customer_identity.resolution import ResolvePaths, scored_pairs
 from customer_identity.review import review_queue
 from customer_identity.runs import RunLedger
 from customer_identity.spark import build_session
 
 COUNT_INTERVAL_SCHEMA = (
-    "point long, mean double, lower long, upper long, level double, draws long, uncertain_pairs long, method string, sampled_lower long, unseen_matches double"
+    "estimate long, golden_count long, mean double, lower long, upper long, level double, draws long, uncertain_pairs long, method string, "
+    "sampled_lower long, sampled_upper long, unseen_pairs double, unseen_pairs_se double, unseen_merge_share double"
 )
 
 
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"best F1 in this sweep at {best}")
 
         # the count with an interval
-        point = crosswalk.select("customer_id").distinct().count()
+        golden_count = crosswalk.select("customer_id").distinct().count()
         if not args.skip_interval:
             rates, method = None, "model probabilities"
             if labels is not None:
@@ -85,20 +87,20 @@ def main(argv: list[str] | None = None) -> int:
             draws = trust.sampled_counts(spark, records, pairs, t.interval_draws, t.seed, config.clustering, rates, t.calibration_bin_width)
             counts = [r.customers for r in draws.collect()]
             p = F.col("match_probability")
-            totals = pairs.agg(F.count(F.when((p > 0) & (p < trust.CERTAIN), 1)).alias("uncertain"), F.sum(p).alias("scored_sum")).first()
-            uncertain, scored_sum = totals.uncertain, totals.scored_sum or 0.0
-            by_source = {r.source_system: r["count"] for r in records.groupBy("source_system").count().collect()}
+            uncertain = pairs.filter((p > 0) & (p < trust.CERTAIN)).count()
             last_good = RunLedger(spark, paths.run_ledger).last_good()
             model_path = last_good.model_path if last_good is not None and last_good.model_path else paths.model  # the model that scored the pairs
-            unseen = trust.unseen_matches(prior_match_probability(model_path), trust.possible_pairs(by_source, config.model.link_type), scored_sum)
-            interval = trust.count_interval(counts, point, t.interval_level, uncertain, method, unseen)
+            rules = saved_blocking_rules(model_path, config.model)
+            unseen = trust.estimate_unseen(spark, records, pairs, rules, threshold, config.clustering)
+            interval = trust.count_interval(counts, golden_count, t.interval_level, uncertain, method, unseen, t.seed)
             row = spark.createDataFrame([interval.as_row()], COUNT_INTERVAL_SCHEMA).withColumn("assessed_at", F.current_timestamp())
             write_delta(row, f"{config.tables.gold}/count_interval", mode="append", merge_schema=True)
-            save_chart(count_draws_spec(counts, interval.lower, interval.upper, point), f"{out_dir}/count_interval.html")
-            print(f"customers: {point:,} at threshold {threshold}; {interval.level:.0%} interval {interval.lower:,} - {interval.upper:,} "
-                  f"(mean {interval.mean:,.1f} over {interval.draws} draws, {uncertain:,} uncertain pairs; {method})")
-            print(f"  the draws alone: {interval.sampled_lower:,} - {interval.upper:,}; the lower end allows for {interval.unseen_matches:,.1f} "
-                  "matching pairs the model expects the blocking rules never scored")
+            save_chart(count_draws_spec(counts, interval.lower, interval.upper, interval.estimate, golden_count), f"{out_dir}/count_interval.html")
+            print(f"distinct people: {interval.estimate:,} ({interval.level:.0%} interval {interval.lower:,} - {interval.upper:,}; {method}); "
+                  f"golden table: {golden_count:,} customers at threshold {threshold}")
+            print(f"  draws: mean {interval.mean:,.1f}, {interval.sampled_lower:,} - {interval.sampled_upper:,} over {interval.draws} draws of {uncertain:,} uncertain pairs; "
+                  f"matching pairs no blocking rule generated: {unseen.pairs:,.1f} (standard error {unseen.se:,.1f}, from {unseen.captured_once:,.1f} caught by one rule "
+                  f"and {unseen.captured_twice:,.1f} by two), of which {unseen.merge_share:.0%} would join two customers")
 
         # error analysis
         if truth is not None:

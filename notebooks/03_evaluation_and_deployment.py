@@ -44,7 +44,7 @@ counts = read_delta(spark, paths.customer_counts).orderBy(F.desc("computed_at"))
 print(f"resolved customers {counts.customers:,}; naive count {counts.naive_count:,} ({(counts.naive_count - counts.customers) / counts.customers:+.1%})")
 print("customers by source combination:", dict(sorted(counts.by_source_combination.items(), key=lambda kv: -kv[1])))
 if delta_exists(spark, f"{gold}/count_interval"):
-    read_delta(spark, f"{gold}/count_interval").orderBy(F.desc("assessed_at")).select("point", "lower", "upper", "level", "draws").show(1)
+    read_delta(spark, f"{gold}/count_interval").orderBy(F.desc("assessed_at")).select("estimate", "lower", "upper", "level", "golden_count", "draws").show(1)
 
 # %% [markdown]
 # ### Accuracy against ground truth

@@ -224,7 +224,8 @@ def _report_data(**changes) -> ReportData:
     base = dict(
         generated_at=dt.datetime(2026, 11, 1, 9, 0), env="local", customers=1000, naive_count=1500,
         records_by_source={"platform": 700, "crm": 300, "guest": 500}, by_source_combination={"platform": 600, "guest": 400},
-        interval={"lower": 980, "upper": 1030, "level": 0.95, "method": "model probabilities"}, buyers=900, spend=123456.0, orders=1400,
+        interval={"estimate": 990, "golden_count": 1000, "lower": 980, "upper": 1030, "level": 0.95, "method": "model probabilities", "draws": 50, "unseen_pairs": 12.4},
+        buyers=900, spend=123456.0, orders=1400,
         segments=[{"segment": 0, "name": "high-value repeat buyers, recent", "description": "d0", "customers": 300, "customer_share": 1 / 3, "spend_share": 0.7},
                   {"segment": 1, "name": "low-value one-off buyers, lapsing", "description": "d1", "customers": 600, "customer_share": 2 / 3, "spend_share": 0.3}],
         segment_k=2, silhouettes={2: 0.5, 3: 0.4}, segment_criterion="highest silhouette", rfm_counts=[{"rfm_segment": "new", "customers": 900}],
@@ -246,24 +247,22 @@ def _report_data(**changes) -> ReportData:
 
 def test_headline_answers_are_computed_from_the_figures():
     answers = headline_answers(_report_data())
-    assert answers["How many customers do we have?"].startswith("1,000 distinct customers (95% interval 980 to 1,030")
-    assert "1,500, +50% off" in answers["How many customers do we have?"]
+    how_many = answers["How many customers do we have?"]
+    assert how_many.startswith("About 990 distinct people, and 95% sure it is between 980 and 1,030 (from the matching model's own probabilities).")
+    assert "The customer table holds 1,000 customers because it merges two records only when the matching model is at least 95% sure" in how_many
+    assert "1,500, +50% off" in how_many
     assert "900 of them bought in the period (90%)" in answers["Who are our customers?"]
     assert "high-value repeat buyers, recent, is 33% of buyers and brings 70% of spend" in answers["Who are our customers?"]
     assert "electronics 61%, kids 39%" in answers["What do they buy?"] and "lift 1.04" in answers["What do they buy?"]
     assert "no more often than chance" in answers["What do they buy?"]
     assert "40% ordered again" in answers["What drives their purchasing?"] and "AUC 0.66" in answers["What drives their purchasing?"]
-    assert "outside that interval" not in answers["How many customers do we have?"]
-    outside = headline_answers(_report_data(interval={"lower": 700, "upper": 800, "level": 0.95, "method": "model probabilities"}))
-    assert "the resolved count lies outside that interval" in outside["How many customers do we have?"]
-    assert "labelling the review queue" in outside["How many customers do we have?"]
-    calibrated = headline_answers(_report_data(interval={"lower": 700, "upper": 800, "level": 0.95, "method": "calibrated by 9 review labels"}))
-    assert "more review labels are needed" in calibrated["How many customers do we have?"]
-    assert "blocking never scored" not in answers["How many customers do we have?"]  # an interval without the allowance (older rows)
-    widened = headline_answers(_report_data(interval={"lower": 900, "upper": 1030, "level": 0.95, "method": "model probabilities", "sampled_lower": 985, "unseen_matches": 84.6}))
-    assert "the draws alone give 985, lowered for 85 matching pairs the model expects blocking never scored" in widened["How many customers do we have?"]
+    over_merged = headline_answers(_report_data(interval={"estimate": 1010, "lower": 990, "upper": 1030, "level": 0.95, "method": "calibrated by 9 review labels"}))
+    assert "calibrated by 9 review labels" in over_merged["How many customers do we have?"]
+    assert "a few of those merges join different people" in over_merged["How many customers do we have?"]
+    same = headline_answers(_report_data(interval={"estimate": 1000, "lower": 990, "upper": 1030, "level": 0.95, "method": "model probabilities"}))
+    assert "The customer table holds the same 1,000." in same["How many customers do we have?"]
     changed = headline_answers(_report_data(customers=1200, interval=None))
-    assert changed["How many customers do we have?"].startswith("1,200 distinct customers;")
+    assert changed["How many customers do we have?"].startswith("1,200 distinct customers (no count estimate yet")
 
 
 def _report_specs(page: str) -> list:

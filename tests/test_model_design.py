@@ -162,7 +162,13 @@ def test_link_guard_follows_the_relatives_the_data_shows():
     profile = _profile(10_000, UK_LIKE)
     kept = derive_design(MODEL, profile, 2, _counter({}), relatives)
     dropped = derive_design(MODEL, profile, 2, _counter({}), one_person)
-    assert kept.apply(MODEL).link_guard == MODEL.link_guard and MODEL.link_guard is not None
+    guard = kept.apply(MODEL).link_guard
+    assert guard is not None and MODEL.link_guard is not None
+    assert (guard.comparison, guard.levels, guard.unless_equal) == (MODEL.link_guard.comparison, MODEL.link_guard.levels, MODEL.link_guard.unless_equal)
+    assert guard.max_probability == pytest.approx(7 / 202)  # 6 of 200 agree on date of birth, by the rule of succession
+    many_twins = HouseholdEvidence("address_line_1_std", pairs=40, same_birth_date=19)  # relatives, but the share is above the configured cap
+    assert decide_link_guard(MODEL, many_twins)["max_probability"] == MODEL.link_guard.max_probability
+    assert "max_probability" not in decide_link_guard(MODEL, too_few)  # no evidence: the configured cap
     assert dropped.apply(MODEL).link_guard is None
     assert dropped.as_dict()["link_guard"]["pairs"] == 200 and any(line.startswith("link guard off") for line in dropped.summary_lines())
 

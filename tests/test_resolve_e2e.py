@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import math
 import re
 
 import pytest
@@ -184,9 +183,11 @@ def test_trust_jobs_end_to_end(spark, run, capsys, caplog):
         text = (root / "output/trust" / page).read_text().lower()
         assert not {v for v in personal_values(spark, root) if re.search(rf"(?<!\w){re.escape(v)}(?!\w)", text)}, page
     first = _delta(spark, gold / "count_interval").first()
-    assert first.lower <= first.upper and first.method == "model probabilities"
-    # the lower end allows for the matches the model expects the blocking rules never scored
-    assert first.unseen_matches > 0 and first.lower == max(1, first.sampled_lower - math.ceil(first.unseen_matches))
+    assert first.lower <= first.estimate <= first.upper and first.method == "model probabilities"
+    assert first.golden_count == _delta(spark, gold / "customer_crosswalk").select("customer_id").distinct().count()
+    # every draw is lowered for the matches no blocking rule generated, never raised
+    assert first.unseen_pairs >= 0 and first.unseen_pairs_se >= 0 and 0 <= first.unseen_merge_share <= 1
+    assert first.estimate <= round(first.mean) and first.upper <= first.sampled_upper
 
     assert review.main([*args, "--simulate-from-truth"]) == 0
     assert _delta(spark, root / "output/silver/review_labels").count() > 0

@@ -15,14 +15,17 @@ from customer_identity.resolution import ResolvePaths
 from customer_identity.review import ReviewFileError, apply_labels, merge_labels, review_queue, validate_decisions
 from customer_identity.trust import (
     CalibrationBin,
+    UnseenMatches,
     best_threshold,
     calibrated_rates,
+    chao_unseen,
     count_interval,
     error_analysis,
+    estimate_unseen,
     possible_pairs,
     sampled_counts,
     threshold_sweep,
-    unseen_matches,
+    with_captures,
 )
 from jobs import review as review_job
 
@@ -88,13 +91,14 @@ def test_interval_matches_exact_calculation_on_a_tiny_graph(spark):
     assert abs(got_mean - mean) < 4 * sd / math.sqrt(draws)
     for n, p in exact.items():
         assert abs(counts.count(n) / draws - p) < 0.035, n
-    interval = count_interval(counts, point=4, level=0.9, uncertain_pairs=len(uncertain))
+    interval = count_interval(counts, golden_count=4, level=0.9, uncertain_pairs=len(uncertain))
     assert interval.lower <= mean <= interval.upper and interval.draws == draws
+    assert interval.estimate == round(got_mean)  # nothing unseen: the estimate is the draws' mean
 
 
 def test_interval_needs_draws():
     with pytest.raises(ValueError):
-        count_interval([], point=1, level=0.95, uncertain_pairs=0)
+        count_interval([], golden_count=1, level=0.95, uncertain_pairs=0)
 
 
 def test_possible_pairs_by_link_type():
@@ -103,21 +107,54 @@ def test_possible_pairs_by_link_type():
     assert possible_pairs({"a": 1}, "link_and_dedupe") == 0
 
 
-def test_lower_end_allows_for_matches_the_blocking_rules_never_scored():
-    # 5 records, 10 possible pairs; the model expects 0.3 * 10 = 3 matching pairs, the scored ones hold 1.4 of them
-    unseen = unseen_matches(0.3, possible_pairs({"a": 3, "b": 2}, "link_and_dedupe"), 1.4)
-    assert unseen == pytest.approx(1.6)
+def test_estimate_lowers_every_draw_for_the_unseen_merges_and_lies_in_its_interval():
     counts = [10, 10, 11, 11, 11, 11, 11, 12, 12, 12, 12]  # 90% of 11 draws: int(0.05 * 10) = 0, the lowest and the highest
-    interval = count_interval(counts, point=11, level=0.9, uncertain_pairs=3, unseen=unseen)
-    # each unscored match can join two customers at most: 2 of them (1.6 rounded up) take the lower end down by 2
-    assert (interval.sampled_lower, interval.lower, interval.upper) == (10, 8, 12)
-    assert interval.unseen_matches == unseen  # recorded as used, so lower == sampled_lower - ceil(unseen_matches) holds in the table
-    odd = count_interval(counts, point=11, level=0.9, uncertain_pairs=3, unseen=1.04)
-    assert odd.lower == odd.sampled_lower - math.ceil(odd.unseen_matches) == 8  # the table shows the allowance the interval applied
-    assert count_interval(counts, point=11, level=0.9, uncertain_pairs=3, unseen=1.4).lower == 8  # a part of a pair still counts as a pair
-    assert count_interval(counts, point=11, level=0.9, uncertain_pairs=3, unseen=0.0).lower == 10
-    assert count_interval(counts, point=11, level=0.9, uncertain_pairs=3, unseen=50.0).lower == 1  # never below one customer
-    assert unseen_matches(0.01, 10, 1.4) == 0.0  # the scored pairs already hold more than the model expects in all
+    plain = count_interval(counts, golden_count=13, level=0.9, uncertain_pairs=3)
+    assert (plain.estimate, plain.lower, plain.upper, plain.sampled_lower, plain.sampled_upper) == (11, 10, 12, 10, 12)
+    assert plain.golden_count == 13  # kept beside the estimate, outside its interval here
+    # 4 unseen matching pairs, known exactly, half of them joining two customers: every draw loses 2
+    exact = count_interval(counts, golden_count=13, level=0.9, uncertain_pairs=3, unseen=UnseenMatches(2.0, 1.0, 4.0, 0.0, 0.5))
+    assert (exact.estimate, exact.lower, exact.upper) == (9, 8, 10)
+    assert (exact.sampled_lower, exact.sampled_upper, exact.unseen_merges) == (10, 12, 2.0)
+    # an uncertain number of unseen pairs widens the interval, and the estimate stays inside it
+    vague = count_interval(counts, golden_count=13, level=0.9, uncertain_pairs=3, unseen=UnseenMatches(2.0, 1.0, 4.0, 3.0, 0.5), seed=3)
+    assert vague.lower <= vague.estimate <= vague.upper and vague.upper - vague.lower > exact.upper - exact.lower
+    assert count_interval(counts, golden_count=13, level=0.9, uncertain_pairs=3, unseen=UnseenMatches(2.0, 1.0, 500.0, 0.0, 1.0)).lower == 1  # never below one
+    one_draw = count_interval([7], golden_count=7, level=0.95, uncertain_pairs=0, unseen=UnseenMatches(1.0, 1.0, 0.5, 0.0, 1.0))
+    assert one_draw.lower <= one_draw.estimate <= one_draw.upper
+
+
+def test_chao_estimate_recovers_the_uncaught_when_captures_are_poisson():
+    # N matching pairs, each caught by a Poisson(lam) number of rules: the expected frequencies
+    # f_k = N e^-lam lam^k / k!, from which Chao's estimator gives f_0 = N e^-lam exactly
+    n, lam = 1000.0, 1.5
+    f = [n * math.exp(-lam) * lam**k / math.factorial(k) for k in range(4)]
+    unseen, se = chao_unseen(f[1], f[2])
+    assert unseen == pytest.approx(f[0]) and se > 0
+    assert chao_unseen(0.0, 5.0) == (0.0, 0.0)  # nothing caught only once: nothing left uncaught
+    assert chao_unseen(3.0, 0.0)[0] == 3.0  # bias-corrected form f1 (f1 - 1) / 2
+
+
+def test_unseen_matches_from_the_rules_that_catch_each_pair(spark):
+    keys = [f"u:{i}" for i in range(6)]
+    cols = {"u:0": ("x", "1"), "u:1": ("x", "1"), "u:2": ("x", "2"), "u:3": ("y", "3"), "u:4": ("z", "3"), "u:5": ("w", None)}
+    records = spark.createDataFrame([(k, *cols[k]) for k in keys], "record_key string, a string, b string")
+    rules = [("a",), ("b",)]
+    pairs = _pairs(spark, [("u:0", "u:1", 0.9), ("u:0", "u:2", 0.6), ("u:1", "u:2", 0.5), ("u:3", "u:4", 0.8), ("u:2", "u:5", 0.01)])
+    captures = {(r.record_key_l, r.record_key_r): r.captures for r in with_captures(pairs, records, rules).collect()}
+    assert captures == {("u:0", "u:1"): 2, ("u:0", "u:2"): 1, ("u:1", "u:2"): 1, ("u:3", "u:4"): 1, ("u:2", "u:5"): 0}
+    got = estimate_unseen(spark, records, pairs, rules, 0.95, CC)
+    f1, f2 = 0.6 + 0.5 + 0.8, 0.9
+    assert (got.captured_once, got.captured_twice) == (pytest.approx(f1), pytest.approx(f2))
+    assert got.pairs == pytest.approx(f1 * f1 / (2 * f2))
+    # clustered without the once-caught pairs, u:2 and u:3-u:4 stand apart from 0-1: all once-caught probability joins two customers
+    assert got.merge_share == pytest.approx(1.0)
+    # three rules: 0-1 agree on a and b, 1-2 on b and c, so both are caught twice and linked at 0.99;
+    # 0-2 agree on b only, caught once but already inside one customer; 3-4 caught once, apart
+    three = spark.createDataFrame([("u:0", "x", "1", "p"), ("u:1", "x", "1", "q"), ("u:2", "y", "1", "q"), ("u:3", "z", "3", "r"), ("u:4", "w", "3", "s")], "record_key string, a string, b string, c string")
+    linked = _pairs(spark, [("u:0", "u:1", 0.99), ("u:1", "u:2", 0.99), ("u:0", "u:2", 0.6), ("u:3", "u:4", 0.2)])
+    got = estimate_unseen(spark, three, linked, [("a",), ("b",), ("c",)], 0.95, CC)
+    assert got.captured_once == pytest.approx(0.8) and got.merge_share == pytest.approx(0.2 / 0.8)
 
 
 def test_error_analysis_by_corruption_and_relation(spark):

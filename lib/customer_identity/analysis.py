@@ -143,7 +143,7 @@ def run_analysis(spark: SparkSession, config: Config, masked: bool | None = None
     # report
     interval = _latest(spark, f"{config.tables.gold}/count_interval", "assessed_at")
     notes = []
-    if interval and (interval["assessed_at"] < counts.computed_at or interval["point"] != counts.customers):
+    if interval and (interval.get("estimate") is None or interval["assessed_at"] < counts.computed_at or interval["golden_count"] != counts.customers):
         notes.append("The latest count interval was computed before the latest resolve and is left out; run jobs.assess again.")
         interval = None
     if interval:

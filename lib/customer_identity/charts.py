@@ -52,9 +52,9 @@ def threshold_sweep_spec(rows: Sequence[dict], configured: float) -> dict:
     }  # fmt: skip
 
 
-def count_draws_spec(counts: Sequence[int], lower: int, upper: int, point: int) -> dict:
-    """Histogram of the sampled customer counts with the interval and the point estimate."""
-    marks = [{"value": lower, "what": "interval"}, {"value": upper, "what": "interval"}, {"value": point, "what": "at threshold"}]
+def count_draws_spec(counts: Sequence[int], lower: int, upper: int, estimate: int, golden_count: int) -> dict:
+    """Histogram of the sampled customer counts with the estimate, its interval and the golden table's count."""
+    marks = [{"value": lower, "what": "interval"}, {"value": upper, "what": "interval"}, {"value": estimate, "what": "estimate"}, {"value": golden_count, "what": "golden table"}]
     return {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
         "title": "Customer count over sampled match decisions",
@@ -92,7 +92,7 @@ def source_overlap_spec(by_combination: dict[str, int]) -> dict:
 
 
 def count_comparison_spec(rows: Sequence[dict]) -> dict:
-    """Customer counts: naive ones from the sources versus resolved, with the interval as an error bar."""
+    """Customer counts: naive ones from the sources, the estimate of distinct people with its interval as an error bar, the customer table."""
     spec = _bar(rows, {"field": "customers", "type": "quantitative"}, {"field": "count", "type": "nominal", "sort": None},
                 "How many customers: naive counts versus resolved", height=160)  # fmt: skip
     bars = {k: spec.pop(k) for k in ("mark", "encoding")}

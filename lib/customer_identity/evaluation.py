@@ -146,18 +146,20 @@ def evaluate(crosswalk: DataFrame, truth: DataFrame, relations: DataFrame) -> Ev
 # --------------------------------------------------------------------------- blocking ceiling
 
 
-def blocked_by(rules: Sequence[Sequence[str]]) -> Column:
-    """True for a pair (columns suffixed ``_l`` and ``_r``) that at least one rule generates.
+def generates(rule: Sequence[str]) -> Column:
+    """True for a pair (columns suffixed ``_l`` and ``_r``) that ``rule`` generates: every
+    one of its columns is equal and non-null on both sides, as Splink's ``block_on`` does."""
+    every = F.lit(True)
+    for c in rule:
+        every = every & F.coalesce(F.col(f"{c}_l") == F.col(f"{c}_r"), F.lit(False))
+    return every
 
-    A rule generates a pair when every one of its columns is equal and non-null on both
-    sides, as Splink's ``block_on`` does.
-    """
+
+def blocked_by(rules: Sequence[Sequence[str]]) -> Column:
+    """True for a pair (columns suffixed ``_l`` and ``_r``) that at least one rule generates."""
     any_rule = F.lit(False)
     for rule in rules:
-        every = F.lit(True)
-        for c in rule:
-            every = every & F.coalesce(F.col(f"{c}_l") == F.col(f"{c}_r"), F.lit(False))
-        any_rule = any_rule | every
+        any_rule = any_rule | generates(rule)
     return any_rule
 
 

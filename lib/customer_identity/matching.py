@@ -553,11 +553,6 @@ def tf_columns(model_path: str) -> list[str]:
     return sorted({lvl["tf_adjustment_column"] for c in settings["comparisons"] for lvl in c["comparison_levels"] if lvl.get("tf_adjustment_column")})
 
 
-def prior_match_probability(model_path: str) -> float:
-    """The saved model's probability that two records drawn at random are the same person."""
-    return float(json.loads(Path(model_path).read_text())["probability_two_random_records_match"])
-
-
 def has_term_frequencies(model_path: str) -> bool:
     return all(Path(tf_dir(model_path), c).is_dir() for c in tf_columns(model_path))
 

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from customer_identity.config import ComparisonSpec, ModelConfig
+from customer_identity.config import ComparisonSpec, LinkGuard, ModelConfig
 from customer_identity.errors import ComparisonBudgetExceeded, ModelTrainingError
 from customer_identity.profile import HouseholdEvidence, Profile
 
@@ -129,7 +129,7 @@ class ModelDesign:
         return replace(
             model, link_type=self.link_type, comparisons=self.comparisons, blocking_rules=self.blocking_rules,
             em_blocking_rules=self.em_blocking_rules, deterministic_rules=self.deterministic_rules,
-            link_guard=model.link_guard if self.link_guard.get("active", True) else None,
+            link_guard=guard_as_designed(model.link_guard, self.link_guard),
         )  # fmt: skip
 
     @property
@@ -191,10 +191,17 @@ def load_design(model_path: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def saved_link_guard_active(model_path: str) -> bool:
-    """Whether a saved model was designed with its link guard on (models designed before the check: on)."""
-    design = load_design(model_path) or {}
-    return bool(design.get("link_guard", {}).get("active", True))
+def guard_as_designed(guard: LinkGuard | None, decision: Mapping) -> LinkGuard | None:
+    """The configured guard as a design decided it: off, or on with the cap the data gave."""
+    if guard is None or not decision.get("active", True):
+        return None
+    cap = decision.get("max_probability")
+    return replace(guard, max_probability=cap) if cap is not None else guard
+
+
+def saved_link_guard(model_path: str, guard: LinkGuard | None) -> LinkGuard | None:
+    """The configured guard as a saved model was designed with it."""
+    return guard_as_designed(guard, (load_design(model_path) or {}).get("link_guard", {}))
 
 
 def saved_blocking_rules(model_path: str, model: ModelConfig) -> tuple[tuple[str, ...], ...]:
@@ -366,7 +373,16 @@ def derive_deterministic_rules(usable: set[str], profile: Profile) -> tuple[tupl
 
 
 def decide_link_guard(model: ModelConfig, households: HouseholdEvidence | None) -> dict:
-    """Whether the configured link guard is needed here, from the relatives the data shows."""
+    """Whether the configured link guard is needed here, from the relatives the data shows,
+    and the probability it caps guarded pairs at.
+
+    The cap is what the data says such a pair is worth: among the same-surname, same-home
+    pairs with unrelated first names that carry dates of birth, the share agreeing on it
+    (one person, or twins), as the rule of succession (k + 1) / (n + 2) so that none agreeing
+    still leaves a small chance. Never above the configured ``max_probability``. The cap
+    decides nothing at the match threshold; it is the probability the count's draws accept
+    a guarded pair with.
+    """
     if model.link_guard is None:
         return {}
     evidence = households.as_dict() if households is not None else {}
@@ -375,7 +391,13 @@ def decide_link_guard(model: ModelConfig, households: HouseholdEvidence | None) 
         n = households.pairs if households is not None else 0
         return {"active": True, "why": f"{n} same-surname, same-home pairs with unrelated first names and dates of birth: too few to tell relatives from one person", **evidence}
     if share >= RELATIVES_SHARE_FOR_GUARD:
-        return {"active": True, "why": f"{share:.0%} of {households.pairs:,} same-surname, same-home pairs with unrelated first names differ on date of birth: relatives live together here", **evidence}
+        cap = min(model.link_guard.max_probability, (households.same_birth_date + 1) / (households.pairs + 2))
+        return {
+            "active": True, "max_probability": cap,
+            "why": f"{share:.0%} of {households.pairs:,} same-surname, same-home pairs with unrelated first names differ on date of birth: relatives live together here; "
+                   f"such pairs are capped at probability {cap:.4f}",
+            **evidence,
+        }  # fmt: skip
     return {"active": False, "why": f"only {share:.0%} of {households.pairs:,} same-surname, same-home pairs with unrelated first names differ on date of birth: they are one person with a first name replaced", **evidence}
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,24 +61,29 @@ class ReportData:
     extra_notes: list[str] = field(default_factory=list)
 
 
-def _unseen_note(interval: dict) -> str:
-    """How far the interval's lower end was widened for matches the blocking rules never scored."""
-    if not interval.get("unseen_matches") or interval.get("sampled_lower") is None:
-        return ""
-    return f"; the draws alone give {interval['sampled_lower']:,}, lowered for {math.ceil(interval['unseen_matches']):,} matching pairs the model expects blocking never scored"
+def _golden_note(d: ReportData) -> str:
+    """Why the golden table's customers differ from the estimate of distinct people, in plain words."""
+    estimate = d.interval["estimate"]
+    sure = f"{d.match_threshold:.0%}"
+    if d.customers > estimate:
+        return (f"The customer table holds {d.customers:,} customers because it merges two records only when the matching model is at least {sure} sure "
+                f"they are one person, so some people still appear more than once.")  # fmt: skip
+    if d.customers < estimate:
+        return (f"The customer table holds {d.customers:,} customers because it merges records whenever the matching model is at least {sure} sure "
+                f"they are one person, and a few of those merges join different people.")  # fmt: skip
+    return f"The customer table holds the same {d.customers:,}."
 
 
 def headline_answers(d: ReportData) -> dict[str, str]:
     """The four questions, each answered in one or two sentences from the figures."""
     naive_off = (d.naive_count - d.customers) / d.customers if d.customers else 0.0
-    how_many = f"{d.customers:,} distinct customers"
     if d.interval:
-        how_many += f" ({d.interval['level']:.0%} interval {d.interval['lower']:,} to {d.interval['upper']:,}; method: {d.interval['method']}{_unseen_note(d.interval)})"
-        if not d.interval["lower"] <= d.customers <= d.interval["upper"]:
-            how_many += " — the resolved count lies outside that interval, so the match probabilities of borderline pairs are not calibrated"
-            how_many += (": more review labels are needed where the model is least sure" if d.interval["method"].startswith("calibrated")
-                         else "; labelling the review queue (jobs.review) calibrates them")  # fmt: skip
-    how_many += f"; adding up the sources' records would have said {d.naive_count:,}, {naive_off:+.0%} off."
+        i = d.interval
+        how_many = (f"About {i['estimate']:,} distinct people, and {i['level']:.0%} sure it is between {i['lower']:,} and {i['upper']:,} "
+                    f"(from the matching model's own probabilities{'' if i['method'] == 'model probabilities' else ', ' + i['method']}). {_golden_note(d)}")  # fmt: skip
+    else:
+        how_many = f"{d.customers:,} distinct customers (no count estimate yet: run jobs.assess)."
+    how_many += f" Adding up the sources' records would have said {d.naive_count:,}, {naive_off:+.0%} off the customer table."
     top = max(d.segments, key=lambda s: s["spend_share"]) if d.segments else None
     who = f"{d.buyers:,} of them bought in the period ({d.buyers / d.customers:.0%})." if d.customers else "No customers."
     if top:
@@ -169,17 +173,18 @@ def render_report(d: ReportData) -> str:
     # how many
     rows = [{"count": f"sum of {k} records", "customers": v} for k, v in sorted(d.records_by_source.items())]
     rows.append({"count": "naive: all records", "customers": d.naive_count})
-    resolved = {"count": "resolved customers", "customers": d.customers}
     if d.interval:
-        resolved.update(lower=d.interval["lower"], upper=d.interval["upper"])
-    rows.append(resolved)
+        rows.append({"count": "distinct people (estimate)", "customers": d.interval["estimate"], "lower": d.interval["lower"], "upper": d.interval["upper"]})
+    rows.append({"count": "customer table", "customers": d.customers})
     interval = (
-        f"<p>The count's {d.interval['level']:.0%} interval is {d.interval['lower']:,} to {d.interval['upper']:,} ({_e(d.interval['method'] + _unseen_note(d.interval))}).</p>"
-        if d.interval else "<p class='note'>No count interval yet: run <code>jobs.assess</code> to add one.</p>"
+        f"<p>An estimated {d.interval['estimate']:,} distinct people; {d.interval['level']:.0%} interval {d.interval['lower']:,} to {d.interval['upper']:,} "
+        f"({_e(d.interval['method'])}: each scored pair accepted with its match probability in {d.interval['draws']} draws, "
+        f"allowing for an estimated {d.interval['unseen_pairs']:,.0f} matching pairs no blocking rule compared).</p>"
+        if d.interval else "<p class='note'>No count estimate yet: run <code>jobs.assess</code> to add one.</p>"
     )  # fmt: skip
     parts += [
         "<h2>How many customers</h2>",
-        f"<p>{d.customers:,} customers after resolving {d.naive_count:,} identity records from {len(d.records_by_source)} sources.</p>",
+        f"<p>{d.customers:,} customers in the customer table after resolving {d.naive_count:,} identity records from {len(d.records_by_source)} sources.</p>",
         interval, c.add(charts.count_comparison_spec(rows)), c.add(charts.source_overlap_spec(d.by_source_combination)),
     ]  # fmt: skip
 

@@ -351,7 +351,7 @@ def design_model(config: Config, records: DataFrame) -> model_design.ModelDesign
 def scoring_model(config: Config, model_path: str) -> ModelConfig:
     """The configured model with the blocking rules and link-guard decision a saved model was designed with."""
     model = dataclasses.replace(config.model, blocking_rules=model_design.saved_blocking_rules(model_path, config.model))
-    return dataclasses.replace(model, link_guard=None) if not model_design.saved_link_guard_active(model_path) else model
+    return dataclasses.replace(model, link_guard=model_design.saved_link_guard(model_path, model.link_guard))
 
 
 def _resolve_incremental(
