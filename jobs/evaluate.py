@@ -1,8 +1,10 @@
 """Compare the resolved customers with the generator's ground truth and record the figures.
 
-Beside the resolution's own figures it records the blocking ceiling: what a perfect
-classifier would reach over the pairs the configured blocking rules generate, so the
-error left by blocking and the error left by scoring can be told apart.
+Beside the resolution's own figures it records the calibration of the model's match
+probabilities (``gold/calibration``: expected against true matches by match-weight bin,
+before any reviewer's label) and the blocking ceiling: what a perfect classifier would
+reach over the pairs the configured blocking rules generate, so the error left by
+blocking and the error left by scoring can be told apart.
 
     python -m jobs.evaluate --env local
 """
@@ -17,7 +19,7 @@ from pyspark.sql import functions as F
 
 from customer_identity.cli import base_parser, run
 from customer_identity.config import load_config
-from customer_identity.evaluation import blocking_ceiling, evaluate, labelled_truth, record_truth
+from customer_identity.evaluation import blocking_ceiling, evaluate, labelled_truth, record_truth, reliability
 from customer_identity.io import read_delta, read_truth, write_delta
 from customer_identity.model_design import saved_blocking_rules
 from customer_identity.resolution import ResolvePaths
@@ -56,6 +58,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"blocking ceiling: the rules bring together {ceiling.blocked_true_pairs:,} of {ceiling.true_pairs:,} true pairs "
               f"({100 * ceiling.pair_completeness:.2f}%); linking exactly those gives {ceiling.customers:,} customers "
               f"(error {ceiling.count_error_pct:+.2f}%), pairwise recall {ceiling.pairwise_recall:.4f} F1 {ceiling.pairwise_f1:.4f}")
+        table = reliability(read_delta(spark, paths.match_pairs, what="silver.match_pairs"), truth, config.trust.calibration_bin_width).withColumn("evaluated_at", F.current_timestamp()).cache()
+        write_delta(table, f"{config.tables.gold}/calibration")
+        rows = table.collect()
+        print(f"calibration by match weight (bins of {config.trust.calibration_bin_width:g}): expected matches (sum of probabilities) against true ones")
+        for r in rows:
+            print(f"  weight {r.weight_from:>+6.1f}  pairs {r.pairs:>9,}  expected {r.probability_sum:>11,.1f}  true {r.true_matches:>9,}  "
+                  f"mean probability {r.mean_probability:.4f}  match rate {r.match_rate:.4f}")
+        total_p, total_true = sum(r.probability_sum for r in rows), sum(r.true_matches for r in rows)
+        print(f"  all scored pairs: expected {total_p:,.1f}, true {total_true:,} ({(total_p - total_true) / max(total_true, 1):+.1%})")
         return 0
 
     return run(body, parser, argv)

@@ -8,7 +8,7 @@ import pytest
 from chispa import assert_df_equality
 
 from customer_identity.config import ClusteringConfig
-from customer_identity.evaluation import blocked_by, blocking_ceiling, evaluate
+from customer_identity.evaluation import blocked_by, blocking_ceiling, evaluate, reliability
 
 CLUSTERING = ClusteringConfig(engine="dataframe", max_iterations=40, checkpoint_interval=2)
 RULES = (("email_std",), ("surname_std", "postcode_std"))
@@ -90,3 +90,19 @@ def test_blocking_ceiling_of_rules_that_generate_every_true_pair_has_no_error(sp
     assert (ceiling.true_pairs, ceiling.blocked_true_pairs, ceiling.customers) == (n_pairs, n_pairs, n_people)
     assert ceiling.count_error_pct == 0.0
     assert ceiling.pairwise_f1 == 1.0
+
+
+def test_reliability_sets_expected_against_true_matches_by_weight_bin(spark):
+    pairs = spark.createDataFrame(
+        [
+            ("a1", "a2", 0.99, 6.6),  # true, bin 3 (weight 6 to 8)
+            ("a1", "a3", 0.98, 7.9),  # true, bin 3
+            ("a1", "c1", 0.98, 6.1),  # a relative, bin 3
+            ("b1", "b2", 0.5, 0.0),  # true, bin 0
+            ("b2", "b3", 0.2, -2.0),  # true, bin -1
+            ("b1", "c1", 0.2, None),  # no weight: a bin of its own, not dropped
+        ],
+        "record_key_l string, record_key_r string, match_probability double, match_weight double",
+    )
+    got = {r.weight_bin: (r.pairs, round(r.probability_sum, 6), r.true_matches, r.match_rate) for r in reliability(pairs, _truth(spark), 2.0).collect()}
+    assert got == {3: (3, 2.95, 2, 2 / 3), 0: (1, 0.5, 1, 1.0), -1: (1, 0.2, 1, 1.0), None: (1, 0.2, 0, 0.0)}

@@ -143,6 +143,30 @@ def evaluate(crosswalk: DataFrame, truth: DataFrame, relations: DataFrame) -> Ev
     )
 
 
+# --------------------------------------------------------------------------- calibration
+
+
+def reliability(pairs: DataFrame, truth: DataFrame, bin_width: float) -> DataFrame:
+    """How far the match probabilities can be taken at their word: for each match-weight bin
+    (``floor(match_weight / bin_width)``), the scored pairs in it, the sum and mean of their
+    probabilities and how many of them are true matches. A calibrated model's expected
+    matches (``probability_sum``) equal the true ones in every bin."""
+    person = truth.select("record_key", "person_id")
+    labelled = pairs.join(person.toDF("record_key_l", "person_l"), "record_key_l").join(person.toDF("record_key_r", "person_r"), "record_key_r")
+    return (
+        labelled.groupBy(F.floor(F.col("match_weight") / F.lit(bin_width)).cast("int").alias("weight_bin"))
+        .agg(
+            F.count(F.lit(1)).alias("pairs"),
+            F.sum("match_probability").alias("probability_sum"),
+            F.avg("match_probability").alias("mean_probability"),
+            F.sum((F.col("person_l") == F.col("person_r")).cast("long")).alias("true_matches"),
+        )
+        .withColumn("match_rate", F.col("true_matches") / F.col("pairs"))
+        .withColumn("weight_from", F.col("weight_bin") * F.lit(bin_width))
+        .orderBy("weight_bin")
+    )
+
+
 # --------------------------------------------------------------------------- blocking ceiling
 
 
