@@ -9,6 +9,9 @@
   (``trust.interval_draws`` times), recalibrated by reviewers' labels when there are any, each
   draw lowered for the matching pairs no blocking rule generated; beside it the golden
   table's count (see ``customer_identity.trust``);
+- gold ``count_audit`` (appended) once a count audit drawn by ``jobs.review --audit`` has its
+  answers: the number of distinct people estimated from the labelled sample, with its
+  standard error (see ``customer_identity.audit``);
 - gold ``error_analysis`` (ground truth only): missed and false merges by corruption type and
   by hard-negative relation;
 - gold ``review_queue`` plus ``trust/review_queue.csv`` / ``.html`` for reviewers, their
@@ -18,17 +21,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 from pyspark.sql import functions as F
 
-from customer_identity import trust
+from customer_identity import audit, trust
 from customer_identity.analytics import masked_personal_columns
 from customer_identity.charts import count_draws_spec, save_chart, threshold_sweep_spec
 from customer_identity.cli import base_parser, run
 from customer_identity.config import load_config
 from customer_identity.evaluation import record_truth
-from customer_identity.io import read_delta, read_truth, truth_exists, write_csv_file, write_delta
+from customer_identity.io import delta_exists, read_delta, read_truth, truth_exists, write_csv_file, write_delta
 from customer_identity.model_design import saved_blocking_rules
 from customer_identity.resolution import ResolvePaths, scored_pairs
 from customer_identity.review import review_queue
@@ -101,6 +105,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  draws: mean {interval.mean:,.1f}, {interval.sampled_lower:,} - {interval.sampled_upper:,} over {interval.draws} draws of {uncertain:,} uncertain pairs; "
                   f"matching pairs no blocking rule generated: {unseen.pairs:,.1f} (standard error {unseen.se:,.1f}, from {unseen.captured_once:,.1f} caught by one rule "
                   f"and {unseen.captured_twice:,.1f} by two), of which {unseen.merge_share:.0%} would join two customers")
+
+        # the count audit, once a sample drawn by jobs.review --audit has its answers
+        if delta_exists(spark, f"{config.tables.gold}/audit_sample"):
+            sample = read_delta(spark, f"{config.tables.gold}/audit_sample")
+            audited = audit.audited_count(sample, read_delta(spark, f"{config.tables.gold}/audit_candidates"), labels) if labels is not None else None
+            if audited is None:
+                print(f"count audit: {sample.count():,} records drawn; waiting for answers (every stratum needs two audited records)")
+            else:
+                row = spark.createDataFrame([dataclasses.asdict(audited)]).withColumn("assessed_at", F.current_timestamp())
+                write_delta(row, f"{config.tables.gold}/count_audit", mode="append", merge_schema=True)
+                print(f"count audit: {audited.estimate:,.0f} distinct people (95% interval {audited.lower:,.0f} - {audited.upper:,.0f}, standard error {audited.se:,.1f}) "
+                      f"from {audited.audited_records:,} of {audited.sampled_records:,} sampled records; the golden table it was drawn against "
+                      f"({audited.golden_count:,}) is off by {audited.golden_error:+,.1f}")  # fmt: skip
 
         # error analysis
         if truth is not None:

@@ -261,6 +261,9 @@ def test_headline_answers_are_computed_from_the_figures():
     assert "a few of those merges join different people" in over_merged["How many customers do we have?"]
     same = headline_answers(_report_data(interval={"estimate": 1000, "lower": 990, "upper": 1030, "level": 0.95, "method": "model probabilities"}))
     assert "The customer table holds the same 1,000." in same["How many customers do we have?"]
+    audited = headline_answers(_report_data(audit={"estimate": 993.4, "lower": 985.2, "upper": 1001.6, "audited_records": 300, "golden_error": 6.6}))
+    assert "A reviewer's audit of 300 records chosen at random puts it at 993 (95% between 985 and 1,002)." in audited["How many customers do we have?"]
+    assert "audit" not in how_many
     changed = headline_answers(_report_data(customers=1200, interval=None))
     assert changed["How many customers do we have?"].startswith("1,200 distinct customers (no count estimate yet")
 
@@ -278,6 +281,10 @@ def test_report_is_self_contained_and_escapes_text():
     assert 'src="http' not in page and "cdn.jsdelivr" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "Personal data is masked" in page
     assert "J*** S***" in page
+    audited = render_report(_report_data(audit={"estimate": 993.4, "lower": 985.2, "upper": 1001.6, "audited_records": 300, "golden_error": 6.6}))
+    assert "Count audit: 300 records" in audited and "customer table is off by +7" in audited
+    count_chart = _report_specs(audited)[0]
+    assert [r["count"] for r in count_chart["data"]["values"]][-3:] == ["distinct people (estimate)", "distinct people (audit)", "customer table"]
 
 
 def test_segment_names_compare_each_segment_with_all_buyers():

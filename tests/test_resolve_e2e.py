@@ -195,6 +195,20 @@ def test_trust_jobs_end_to_end(spark, run, capsys, caplog):
     latest = _delta(spark, gold / "count_interval").orderBy(F.desc("assessed_at")).first()
     assert latest.method.startswith("calibrated by")
 
+    # a count audit: a stratified sample of records, each answered with its whole person (here
+    # from the truth), estimates the number of people by design, whatever the model got wrong
+    assert review.main([*args, "--audit", "60", "--simulate-from-truth"]) == 0
+    for page in ("audit_queue.csv", "audit_queue.html"):
+        text = (root / "output/trust" / page).read_text().lower()
+        assert "audited_record" in text
+        assert not {v for v in personal_values(spark, root) if re.search(rf"(?<!\w){re.escape(v)}(?!\w)", text)}, page
+    assert assess.main(args) == 0
+    audited = _delta(spark, gold / "count_audit").first()
+    true_count = _delta(spark, gold / "evaluation").orderBy(F.desc("evaluated_at")).first().true_customers
+    print(audited.asDict(), true_count)
+    assert audited.audited_records == audited.sampled_records >= 50 and audited.se > 0
+    assert audited.lower <= true_count <= audited.upper
+
     # the labels retrain m and force links on the next resolve
     model = root / "output/model/splink_model.json"
     before = model.read_text()

@@ -96,6 +96,25 @@ def test_interval_matches_exact_calculation_on_a_tiny_graph(spark):
     assert interval.estimate == round(got_mean)  # nothing unseen: the estimate is the draws' mean
 
 
+def test_guarded_pairs_are_accepted_at_a_rate_between_zero_and_their_bound(spark):
+    # 30 separate guarded pairs at their bound 0.6: each draw takes a rate uniformly in [0, 0.6], so
+    # a pair merges in 30% of draws on average; without the guard it would in 60%
+    keys = [f"g:{i}" for i in range(60)]
+    edges = [(f"g:{2 * i}", f"g:{2 * i + 1}", 0.6) for i in range(30)]
+    pairs = _pairs(spark, edges).withColumn("link_guarded", F.lit(True))
+    draws = 400
+    counts = [r.customers for r in sampled_counts(spark, _records(spark, keys), pairs, draws, 5, CC).collect()]
+    merges = [60 - c for c in counts]
+    mean = sum(merges) / draws
+    print(f"mean merges {mean:.2f} (expected 9.0; 18.0 unguarded)")
+    assert abs(mean - 9.0) < 1.0
+    plain = [60 - r.customers for r in sampled_counts(spark, _records(spark, keys), pairs.drop("link_guarded"), draws, 5, CC).collect()]
+    assert abs(sum(plain) / draws - 18.0) < 1.0
+    # the rate is drawn per draw, not per pair: the draws spread far wider than 30 independent coins
+    sd = math.sqrt(sum((m - mean) ** 2 for m in merges) / (draws - 1))
+    assert sd > 1.7 * math.sqrt(30 * 0.3 * 0.7)  # about 5.7 against 2.5
+
+
 def test_interval_needs_draws():
     with pytest.raises(ValueError):
         count_interval([], golden_count=1, level=0.95, uncertain_pairs=0)

@@ -148,6 +148,10 @@ def run_analysis(spark: SparkSession, config: Config, masked: bool | None = None
         interval = None
     if interval:
         interval.setdefault("method", "model probabilities")
+    audit = _latest(spark, f"{config.tables.gold}/count_audit", "assessed_at")
+    if audit and audit.get("records") != counts.naive_count:
+        notes.append("The latest count audit was drawn from other identity records than the latest resolve's and is left out; draw a new one (jobs.review --audit).")
+        audit = None
     evaluation = _latest(spark, f"{config.tables.gold}/evaluation", "evaluated_at")
     if evaluation and evaluation["predicted_customers"] != counts.customers:
         notes.append("The latest evaluation does not describe the latest resolve and is left out; run jobs.evaluate again.")
@@ -175,6 +179,7 @@ def run_analysis(spark: SparkSession, config: Config, masked: bool | None = None
         records_by_source=dict(counts.records_by_source),
         by_source_combination=dict(counts.by_source_combination),
         interval=interval,
+        audit=audit,
         buyers=int(totals.buyers or 0),
         spend=float(totals.spend or 0.0),
         orders=int(totals.orders or 0),

@@ -94,7 +94,7 @@ def source_overlap_spec(by_combination: dict[str, int]) -> dict:
 def count_comparison_spec(rows: Sequence[dict]) -> dict:
     """Customer counts: naive ones from the sources, the estimate of distinct people with its interval as an error bar, the customer table."""
     spec = _bar(rows, {"field": "customers", "type": "quantitative"}, {"field": "count", "type": "nominal", "sort": None},
-                "How many customers: naive counts versus resolved", height=160)  # fmt: skip
+                "How many customers: naive counts, the estimate of distinct people and the customer table", height=160)  # fmt: skip
     bars = {k: spec.pop(k) for k in ("mark", "encoding")}
     band = [r for r in rows if r.get("lower") is not None]
     spec["layer"] = [bars]

@@ -376,12 +376,13 @@ def decide_link_guard(model: ModelConfig, households: HouseholdEvidence | None) 
     """Whether the configured link guard is needed here, from the relatives the data shows,
     and the probability it caps guarded pairs at.
 
-    The cap is what the data says such a pair is worth: among the same-surname, same-home
-    pairs with unrelated first names that carry dates of birth, the share agreeing on it
-    (one person, or twins), as the rule of succession (k + 1) / (n + 2) so that none agreeing
-    still leaves a small chance. Never above the configured ``max_probability``. The cap
-    decides nothing at the match threshold; it is the probability the count's draws accept
-    a guarded pair with.
+    The cap bounds what the data says such a pair is worth: among the same-surname,
+    same-home pairs with unrelated first names that carry dates of birth, the share agreeing
+    on it, as the rule of succession (k + 1) / (n + 2) so that none agreeing still leaves a
+    small chance. It is an upper bound on how often such a pair is one person, since twins
+    agree on date of birth too. Never above the configured ``max_probability``. The cap
+    decides nothing at the match threshold; the count's draws accept a guarded pair at a
+    rate between 0 and it (``trust.sampled_counts``).
     """
     if model.link_guard is None:
         return {}

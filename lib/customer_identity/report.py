@@ -36,7 +36,7 @@ class ReportData:
     naive_count: int
     records_by_source: dict[str, int]
     by_source_combination: dict[str, int]
-    interval: dict | None  # lower, upper, level, method (latest gold.count_interval), if assessed
+    interval: dict | None  # estimate, lower, upper, level, method, ... (latest gold.count_interval), if assessed
     buyers: int
     spend: float
     orders: int
@@ -59,6 +59,7 @@ class ReportData:
     largest_customers: list[dict]  # masked unless masked is False
     masked: bool
     extra_notes: list[str] = field(default_factory=list)
+    audit: dict | None = None  # estimate, lower, upper, audited_records, golden_error (latest gold.count_audit), if audited
 
 
 def _golden_note(d: ReportData) -> str:
@@ -83,6 +84,9 @@ def headline_answers(d: ReportData) -> dict[str, str]:
                     f"(from the matching model's own probabilities{'' if i['method'] == 'model probabilities' else ', ' + i['method']}). {_golden_note(d)}")  # fmt: skip
     else:
         how_many = f"{d.customers:,} distinct customers (no count estimate yet: run jobs.assess)."
+    if d.audit:
+        how_many += (f" A reviewer's audit of {d.audit['audited_records']:,} records chosen at random puts it at {d.audit['estimate']:,.0f} "
+                     f"(95% between {d.audit['lower']:,.0f} and {d.audit['upper']:,.0f}).")  # fmt: skip
     how_many += f" Adding up the sources' records would have said {d.naive_count:,}, {naive_off:+.0%} off the customer table."
     top = max(d.segments, key=lambda s: s["spend_share"]) if d.segments else None
     who = f"{d.buyers:,} of them bought in the period ({d.buyers / d.customers:.0%})." if d.customers else "No customers."
@@ -182,6 +186,12 @@ def render_report(d: ReportData) -> str:
         f"allowing for an estimated {d.interval['unseen_pairs']:,.0f} matching pairs no blocking rule compared).</p>"
         if d.interval else "<p class='note'>No count estimate yet: run <code>jobs.assess</code> to add one.</p>"
     )  # fmt: skip
+    if d.audit:
+        interval += (f"<p>Count audit: {d.audit['audited_records']:,} records drawn at random (more of them where the model is unsure), each checked by a "
+                     f"reviewer against every record that could be the same person, estimate {d.audit['estimate']:,.0f} distinct people "
+                     f"(95% interval {d.audit['lower']:,.0f} to {d.audit['upper']:,.0f}); by the same audit the customer table is off by "
+                     f"{d.audit['golden_error']:+,.0f}.</p>")  # fmt: skip
+        rows.insert(-1, {"count": "distinct people (audit)", "customers": round(d.audit["estimate"]), "lower": d.audit["lower"], "upper": d.audit["upper"]})
     parts += [
         "<h2>How many customers</h2>",
         f"<p>{d.customers:,} customers in the customer table after resolving {d.naive_count:,} identity records from {len(d.records_by_source)} sources.</p>",

@@ -301,8 +301,13 @@ def sampled_counts(
     """(draw, customers) for ``draws`` samplings of accept/reject of every scored pair.
 
     With ``rates`` ((draw, bin, rate) from ``calibrated_rates``) a pair in a calibrated bin
-    is accepted with its bin's rate of that draw instead of the model's probability.
+    is accepted with its bin's rate of that draw instead of the model's probability. A pair
+    the link guard holds back (``link_guarded``) carries the upper bound of the rate at which
+    such pairs are one person (relatives' twins agree on date of birth too); with nothing
+    to say where below it the rate lies, each draw takes its own, uniformly between 0 and
+    the bound, so the draws carry that doubt as well.
     """
+    guarded = F.coalesce(F.col("link_guarded"), F.lit(False)) if "link_guarded" in pairs.columns else F.lit(False)
     certain = pairs.filter(F.col("match_probability") >= CERTAIN)
     base = cluster_records(spark, records, certain.select("record_key_l", "record_key_r", "match_probability"), CERTAIN, config).localCheckpoint(eager=True)
     base_count = base.select("cluster_key").distinct().count()
@@ -312,10 +317,15 @@ def sampled_counts(
         .join(to_cluster("l"), "record_key_l")
         .join(to_cluster("r"), "record_key_r")
         .filter(F.col("c_l") != F.col("c_r"))
-        .select("record_key_l", "record_key_r", "c_l", "c_r", "match_probability", "match_weight")
+        .select("record_key_l", "record_key_r", "c_l", "c_r", "match_probability", "match_weight", guarded.alias("link_guarded"))
     )
     draw_ids = spark.range(draws).withColumnRenamed("id", "draw")
-    replicated = uncertain.crossJoin(F.broadcast(draw_ids))
+    replicated = uncertain.crossJoin(F.broadcast(draw_ids.withColumn("guard_scale", _uniform(seed + 1, F.col("draw")))))
+    # a guarded pair's probability is the data's upper bound for such pairs (see
+    # model_design.decide_link_guard): each draw takes its own rate between 0 and that bound
+    replicated = replicated.withColumn(
+        "match_probability", F.when(F.col("link_guarded"), F.col("match_probability") * F.col("guard_scale")).otherwise(F.col("match_probability"))
+    )
     if rates:
         table = spark.createDataFrame(rates, "draw long, bin int, rate double")
         replicated = (
