@@ -6,8 +6,9 @@ its interval (covered? how wide?), the golden table's count, the blocking ceilin
 count a perfect classifier would reach on the pairs the blocking rules generate) and the
 matching pairs the estimate allowed for as unseen. With ``--review`` it also answers the
 review queue from the ground truth (a perfect reviewer) and assesses again, so the
-recalibrated estimate is reported too. Prints the machine, a markdown table and a summary,
-and writes JSON beside the runs.
+recalibrated estimate is reported too, and with ``--audit 100,300`` it draws count audits
+of those sizes answered from the truth and reports their estimates. Prints the machine, a
+markdown table and a summary, and writes JSON beside the runs.
 
     python bench/count_estimate.py --profile small --rates realistic --seeds 21,22,23,24,25 --root /tmp/count
     python bench/count_estimate.py --profile small --rates stress --seeds 21,22,23,24,25 --root /tmp/count_stress
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -49,7 +51,8 @@ def main() -> int:
     parser.add_argument("--seeds", default="21,22,23,24,25")
     parser.add_argument("--root", default="/tmp/count")
     parser.add_argument("--review", action="store_true", help="also answer the review queue from the truth and report the recalibrated estimate")
-    parser.add_argument("--reuse", action="store_true", help="keep a seed's resolved run under --root and only assess it again")
+    parser.add_argument("--audit", default="", help="comma-separated count audit sizes, e.g. 100,300 (answered from the truth)")
+    parser.add_argument("--reuse", action="store_true", help="keep a seed's resolved run under --root and only assess it again (its labels are dropped)")
     args = parser.parse_args()
     machine = f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
     print(f"machine: {machine}; profile {args.profile}, rates {args.rates}")
@@ -58,7 +61,10 @@ def main() -> int:
         started = time.monotonic()
         root = Path(args.root) / f"seed{seed}"
         overlay = root / "overlay.yaml"
-        if not (args.reuse and (root / "output" / "gold" / "evaluation").is_dir()):
+        if args.reuse and (root / "output" / "gold" / "evaluation").is_dir():
+            for table in ("silver/review_labels", "gold/audit_sample", "gold/audit_candidates", "gold/count_audit", "gold/count_interval"):
+                shutil.rmtree(root / "output" / table, ignore_errors=True)  # back to the model's own view: no reviewer has answered
+        else:
             shutil.rmtree(root, ignore_errors=True)
             root.mkdir(parents=True)
             overlay.write_text(
@@ -74,6 +80,10 @@ def main() -> int:
             _job("jobs.assess", overlay)
             kinds.append("recalibrated by review labels")
         gold = root / "output" / "gold"
+        audits = {}
+        for n in [int(a) for a in args.audit.split(",") if a]:
+            _job("jobs.review", overlay, "--audit", str(n), "--audit-seed", str(seed * 1000 + n), "--simulate-from-truth")
+            audits[n] = _rows(gold / "count_audit", "assessed_at")[-1]
         evaluation = _rows(gold / "evaluation", "evaluated_at")[-1]
         true = evaluation["true_customers"]
         ceiling = evaluation.get("ceiling_customers")
@@ -86,14 +96,23 @@ def main() -> int:
                 "ceiling_customers": ceiling, "draws_mean": r["mean"], "unseen_pairs": r["unseen_pairs"], "unseen_pairs_se": r["unseen_pairs_se"],
                 "unseen_merge_share": r["unseen_merge_share"], "pairwise_f1": evaluation["pairwise_f1"], "method": r["method"],
             })  # fmt: skip
+        for n, a in audits.items():
+            results.append({
+                "seed": seed, "profile": args.profile, "rates": args.rates, "estimate_from": f"audit of {n} records", "true": true,
+                "estimate": round(a["estimate"]), "error_pct": 100 * (a["estimate"] - true) / true, "lower": math.floor(a["lower"]), "upper": math.ceil(a["upper"]),
+                "width_pct": 100 * (a["upper"] - a["lower"]) / a["estimate"], "covered": a["lower"] <= true <= a["upper"], "golden_count": a["golden_count"],
+                "golden_error_pct": 100 * (a["golden_count"] - true) / true, "ceiling_customers": ceiling, "draws_mean": None, "unseen_pairs": 0.0,
+                "unseen_pairs_se": 0.0, "unseen_merge_share": 0.0, "pairwise_f1": evaluation["pairwise_f1"], "method": f"audit, se {a['se']:.1f}",
+            })  # fmt: skip
         print(f"seed {seed} done in {time.monotonic() - started:.0f}s", flush=True)
     print("\n| seed | estimate from | true | estimate (error) | 95% interval (width) | covers truth | golden table (error) | blocking ceiling | unseen pairs (merge share) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         ceiling = f"{r['ceiling_customers']:,}" if r["ceiling_customers"] is not None else "–"
+        unseen = "–" if r["draws_mean"] is None else f"{r['unseen_pairs']:,.1f} ± {r['unseen_pairs_se']:,.1f} ({r['unseen_merge_share']:.0%})"
         print(
             f"| {r['seed']} | {r['estimate_from']} | {r['true']:,} | {r['estimate']:,} ({r['error_pct']:+.2f}%) | {r['lower']:,}–{r['upper']:,} ({r['width_pct']:.1f}%) "
-            f"| {'yes' if r['covered'] else 'no'} | {r['golden_count']:,} ({r['golden_error_pct']:+.2f}%) | {ceiling} | {r['unseen_pairs']:,.1f} ± {r['unseen_pairs_se']:,.1f} ({r['unseen_merge_share']:.0%}) |"
+            f"| {'yes' if r['covered'] else 'no'} | {r['golden_count']:,} ({r['golden_error_pct']:+.2f}%) | {ceiling} | {unseen} |"
         )
     for kind in dict.fromkeys(r["estimate_from"] for r in results):
         sel = [r for r in results if r["estimate_from"] == kind]

@@ -45,6 +45,25 @@ COUNT_INTERVAL_SCHEMA = (
 )
 
 
+def record_count_audit(spark, config, labels) -> audit.AuditEstimate | None:
+    """The count audit's estimate from the labels, appended to gold/count_audit and printed,
+    when a sample drawn by ``jobs.review --audit`` has enough answers."""
+    gold = config.tables.gold
+    if not delta_exists(spark, f"{gold}/audit_sample"):
+        return None
+    sample = read_delta(spark, f"{gold}/audit_sample")
+    audited = audit.audited_count(sample, read_delta(spark, f"{gold}/audit_candidates"), labels) if labels is not None else None
+    if audited is None:
+        print(f"count audit: {sample.count():,} records drawn; waiting for answers (every stratum needs two audited records)")
+        return None
+    row = spark.createDataFrame([dataclasses.asdict(audited)]).withColumn("assessed_at", F.current_timestamp())
+    write_delta(row, f"{gold}/count_audit", mode="append", merge_schema=True)
+    print(f"count audit: {audited.estimate:,.0f} distinct people (95% interval {audited.lower:,.0f} - {audited.upper:,.0f}, standard error {audited.se:,.1f}) "
+          f"from {audited.audited_records:,} of {audited.sampled_records:,} sampled records; the golden table it was drawn against "
+          f"({audited.golden_count:,}) is off by {audited.golden_error:+,.1f}")  # fmt: skip
+    return audited
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__)
     parser.add_argument("--skip-interval", action="store_true", help="leave out the count interval (the slowest part)")
@@ -107,17 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"and {unseen.captured_twice:,.1f} by two), of which {unseen.merge_share:.0%} would join two customers")
 
         # the count audit, once a sample drawn by jobs.review --audit has its answers
-        if delta_exists(spark, f"{config.tables.gold}/audit_sample"):
-            sample = read_delta(spark, f"{config.tables.gold}/audit_sample")
-            audited = audit.audited_count(sample, read_delta(spark, f"{config.tables.gold}/audit_candidates"), labels) if labels is not None else None
-            if audited is None:
-                print(f"count audit: {sample.count():,} records drawn; waiting for answers (every stratum needs two audited records)")
-            else:
-                row = spark.createDataFrame([dataclasses.asdict(audited)]).withColumn("assessed_at", F.current_timestamp())
-                write_delta(row, f"{config.tables.gold}/count_audit", mode="append", merge_schema=True)
-                print(f"count audit: {audited.estimate:,.0f} distinct people (95% interval {audited.lower:,.0f} - {audited.upper:,.0f}, standard error {audited.se:,.1f}) "
-                      f"from {audited.audited_records:,} of {audited.sampled_records:,} sampled records; the golden table it was drawn against "
-                      f"({audited.golden_count:,}) is off by {audited.golden_error:+,.1f}")  # fmt: skip
+        record_count_audit(spark, config, labels)
 
         # error analysis
         if truth is not None:

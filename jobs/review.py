@@ -18,7 +18,8 @@ records at random, stratified by how ambiguous the model finds them, each with t
 candidate records a reviewer must judge (``gold/audit_sample``, ``gold/audit_candidates``,
 ``trust/audit_queue.csv`` / ``.html``, personal details masked unless ``--show-pii``). A
 new audit replaces the previous one. Its answers come back through ``--decisions`` like
-any others; ``jobs.assess`` then estimates the number of distinct people from them. With
+any others; once every stratum has answers this job and ``jobs.assess`` estimate the number
+of distinct people from them (``gold/count_audit``). With
 ``--simulate-from-truth`` the audit queue is answered from the ground truth at once.
 """
 
@@ -38,6 +39,7 @@ from customer_identity.io import read_delta, read_truth, truth_exists, write_csv
 from customer_identity.resolution import ResolvePaths, review_labels, scored_pairs
 from customer_identity.review import ReviewFileError, merge_labels, model_accuracy_on_labels, validate_decisions
 from customer_identity.spark import build_session
+from jobs.assess import record_count_audit
 
 AUDIT_DETAILS = ("full_name_std", "date_of_birth", "email_std", "phone_e164", "address_line_1_std", "city_std", "postcode_std")
 
@@ -130,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         acc = model_accuracy_on_labels(pairs, merged, config.model.match_threshold)
         print(f"model at threshold {config.model.match_threshold} on the labelled pairs: precision {acc['precision']}, recall {acc['recall']}, "
               f"agreement {acc['agreement']} over {acc['labelled']:,} pairs")  # fmt: skip
+        record_count_audit(spark, config, merged)
         return 0
 
     return run(body, parser, argv)
