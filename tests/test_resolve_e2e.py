@@ -202,8 +202,7 @@ def test_trust_jobs_end_to_end(spark, run, capsys, caplog):
         text = (root / "output/trust" / page).read_text().lower()
         assert "audited_record" in text
         assert not {v for v in personal_values(spark, root) if re.search(rf"(?<!\w){re.escape(v)}(?!\w)", text)}, page
-    assert assess.main(args) == 0
-    audited = _delta(spark, gold / "count_audit").first()
+    audited = _delta(spark, gold / "count_audit").first()  # recorded as the answers arrive
     true_count = _delta(spark, gold / "evaluation").orderBy(F.desc("evaluated_at")).first().true_customers
     print(audited.asDict(), true_count)
     assert audited.audited_records == audited.sampled_records >= 50 and audited.se > 0

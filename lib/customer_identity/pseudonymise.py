@@ -5,6 +5,12 @@ a keyed hash: SHA-256 of a secret key and the value, so equal values still join 
 alike, but nobody without the key can test a guess. The key comes only from the environment.
 Only the postcode's outward code (the district, e.g. "SW1A") survives in clear, for
 geography.
+
+Identifiers get the same keyed hash, since each can be recomputed or looked up from the
+raw exports: source ids (account ids, CRM references) name a person in the source
+systems; record keys of guests are hashes of name and postcode; customer ids are hashes of
+record keys; ``*_from`` columns say which record a golden value came from. Hashed with the
+same key in every table, they still join.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ PERSONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "customer_crosswalk": (),
 }
 OUTWARD_FROM = {"customers": "postcode", "transactions_resolved": "guest_postcode_std"}
+# in every table: identifiers that lead back to a person in the raw exports (and any ``*_from``)
+IDENTIFIER_COLUMNS = ("customer_id", "record_key", "source_record_id", "account_id")
 
 
 def key_from_environment(variable: str) -> str:
@@ -43,13 +51,14 @@ def keyed_hash(value: Column, key: str) -> Column:
 
 
 def pseudonymise(df: DataFrame, table: str, key: str) -> DataFrame:
-    """The table with every personal column replaced by its keyed hash (and the postcode district kept)."""
+    """The table with every personal column and identifier replaced by its keyed hash (and the postcode district kept)."""
     if table not in PERSONAL_COLUMNS:
         raise ValueError(f"no pseudonymisation rule for table '{table}': add its personal columns to PERSONAL_COLUMNS")
     out = df
     if table in OUTWARD_FROM and OUTWARD_FROM[table] in df.columns:
         out = out.withColumn("postcode_district", F.upper(F.split(F.trim(F.col(OUTWARD_FROM[table])), r"\s+").getItem(0)))
-    for column in PERSONAL_COLUMNS[table]:
+    identifiers = [c for c in df.columns if c in IDENTIFIER_COLUMNS or c.endswith("_from")]
+    for column in (*PERSONAL_COLUMNS[table], *identifiers):
         if column in df.columns:
             out = out.withColumn(column, keyed_hash(F.col(column), key))
     return out
