@@ -4,8 +4,9 @@
 
 Reads gold ``customers``, ``customer_crosswalk``, ``transactions_resolved`` and, when present,
 ``customer_features``; writes them under ``<output_root>/gold_pseudonymised/`` with every
-personal value replaced by a keyed hash (the key only from the environment variable named by
-``--key-env``). Row counts are checked table by table.
+personal value and every identifier that leads back to a person replaced by a keyed hash
+(the key only from the environment variable named by ``--key-env``). Row counts are checked
+table by table.
 """
 
 from __future__ import annotations
