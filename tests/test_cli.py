@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 from customer_identity import cli
 from customer_identity.errors import CustomerIdentityError
+from customer_identity.spark import remove_stale_checkpoints
 
 
 def _local(directory: str) -> Path:
@@ -44,3 +47,18 @@ def test_a_failed_clean_up_does_not_mask_the_job_outcome(monkeypatch):
     monkeypatch.setattr("customer_identity.spark.SparkSession.getActiveSession", broken)
     assert cli.run(lambda _args: 0, cli.base_parser("test"), []) == 0
     assert cli.run(stopped, cli.base_parser("test"), []) == CustomerIdentityError.exit_code
+
+
+def test_the_next_start_removes_what_a_killed_run_left(spark, tmp_path):
+    root = tmp_path / "checkpoints"
+    killed, live = root / "killed-run", root / "live-run"
+    for directory in (killed / "rdd-1", live / "rdd-2"):
+        directory.mkdir(parents=True)
+        (directory / "part-00000").write_text("personal data")
+    two_days_ago = time.time() - 48 * 3600
+    for path in (killed / "rdd-1" / "part-00000", killed / "rdd-1", killed, live / "rdd-2", live):
+        os.utime(path, (two_days_ago, two_days_ago))  # the live run's directories are old, its newest file is not
+    (root / "a-file").write_text("not a session directory")
+    assert remove_stale_checkpoints(spark, str(root), older_than_hours=12) == 1
+    assert not killed.exists() and (live / "rdd-2" / "part-00000").exists() and (root / "a-file").exists()
+    assert remove_stale_checkpoints(spark, str(tmp_path / "nothing-yet"), older_than_hours=12) == 0

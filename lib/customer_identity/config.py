@@ -86,6 +86,7 @@ class PathsConfig:
     data_root: str
     output_root: str
     checkpoint_dir: str
+    stale_checkpoint_hours: float = 12.0  # a session directory idle this long belongs to a killed run
 
 
 @dataclass(frozen=True)
@@ -547,7 +548,7 @@ def _build(data: Mapping[str, Any], origin: Mapping[str, str], env: str, files: 
         required=("paths", "spark", "tables", "model", "clustering", "survivorship", "trust", "analytics", "monitoring"),
     )
 
-    p = v.section("paths", allowed=("data_root", "output_root", "checkpoint_dir"), required=("data_root", "output_root"))
+    p = v.section("paths", allowed=("data_root", "output_root", "checkpoint_dir", "stale_checkpoint_hours"), required=("data_root", "output_root"))
     v.variables = {}
     data_root = v.string(p, "data_root", "paths.data_root")
     v.variables["data_root"] = data_root
@@ -555,7 +556,10 @@ def _build(data: Mapping[str, Any], origin: Mapping[str, str], env: str, files: 
     v.variables["output_root"] = output_root
     checkpoint = v.string(p, "checkpoint_dir", "paths.checkpoint_dir", optional=True) or f"{output_root}/_checkpoints"
     v.variables["checkpoint_dir"] = checkpoint
-    paths = PathsConfig(data_root, output_root, checkpoint)
+    stale = p.get("stale_checkpoint_hours", 12.0)
+    if isinstance(stale, bool) or not isinstance(stale, (int, float)) or stale <= 0:
+        raise v.error("paths.stale_checkpoint_hours", "a positive number of hours", stale)
+    paths = PathsConfig(data_root, output_root, checkpoint, float(stale))
 
     s = v.section(
         "spark",

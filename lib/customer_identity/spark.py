@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -62,6 +63,9 @@ def build_session(config: Config, extra_conf: dict[str, str] | None = None) -> S
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    removed = remove_stale_checkpoints(spark, config.paths.checkpoint_dir, config.paths.stale_checkpoint_hours)
+    if removed:
+        log.info("removed %d checkpoint directories left by runs that ended without cleaning up", removed)
     spark.sparkContext.setCheckpointDir(config.paths.checkpoint_dir)
     log.info(
         "spark session ready: mode=%s master=%s shuffle_partitions=%s",
@@ -70,6 +74,31 @@ def build_session(config: Config, extra_conf: dict[str, str] | None = None) -> S
         spark.conf.get("spark.sql.shuffle.partitions"),
     )
     return spark
+
+
+def remove_stale_checkpoints(spark: SparkSession, directory: str, older_than_hours: float) -> int:
+    """Delete the sessions' directories under ``directory`` in which nothing changed for
+    ``older_than_hours``: what a killed run left behind (its intermediate tables hold
+    personal data). A live job writes to its own directory and is never that idle. Returns
+    how many were removed; any filesystem Hadoop reads."""
+    jvm = spark.sparkContext._jvm
+    root = jvm.org.apache.hadoop.fs.Path(directory)
+    fs = root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(root):
+        return 0
+    cutoff_ms = (time.time() - older_than_hours * 3600) * 1000
+    removed = 0
+    for status in fs.listStatus(root):
+        if not status.isDirectory():
+            continue
+        newest = status.getModificationTime()
+        files = fs.listFiles(status.getPath(), True)
+        while files.hasNext():
+            newest = max(newest, files.next().getModificationTime())
+        if newest < cutoff_ms:
+            fs.delete(status.getPath(), True)
+            removed += 1
+    return removed
 
 
 def release_checkpoints() -> None:
