@@ -11,11 +11,14 @@ resolution algorithms"; a difference estimator with a stratified design):
     variance = sum over strata of N_h^2 (1 - n_h / N_h) var_h(d) / n_h.
 
 Records are stratified by how ambiguous the model finds them (``ambiguity``: the largest
-p(1 - p) over a record's scored pairs; a record no pair leaves in doubt has 0) and the
-sample is allocated to strata in proportion to N_h times the stratum's mean ambiguity's
-square root (Neyman allocation, with the model's doubt standing in for the unknown spread
-of d), at least ``MIN_PER_STRATUM`` per stratum. Its coverage comes from the sampling
-design, not from the model.
+p(1 - p) over a record's scored pairs; a record no pair leaves in doubt has 0): "settled"
+(no pair between about 0.01 and 0.99), "doubtful" (a pair between 0.01 and 0.1 or 0.9 and
+0.99) and "ambiguous" (a pair between 0.1 and 0.9). Half the sample is allocated in
+proportion to the strata's sizes and half in proportion to size times the square root of
+the mean ambiguity (Neyman allocation with the model's doubt standing in for the unknown
+spread of d; the half in proportion keeps the settled records, where the model may be
+wrong without doubting, well sampled), at least ``MIN_PER_STRATUM`` per stratum. Its
+coverage comes from the sampling design, not from the model.
 
 For each sampled record a reviewer sees its candidates (its own customer's records, the
 records any of them was scored against, and those records' customers) and marks which are
@@ -32,7 +35,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-AMBIGUOUS = 0.01  # a record with a pair whose p(1 - p) reaches this (p within about [0.01, 0.99]) is "ambiguous", else "settled"
+# strata by the record's ambiguity: p(1 - p) of 0.0099 is p = 0.01 or 0.99, of 0.09 is p = 0.1 or 0.9
+STRATA = (("ambiguous", 0.09), ("doubtful", 0.0099))  # else "settled"
 MIN_PER_STRATUM = 10
 Z95 = 1.959964
 
@@ -46,15 +50,21 @@ def record_ambiguity(records: DataFrame, pairs: DataFrame) -> DataFrame:
 
 
 def _stratum() -> F.Column:
-    return F.when(F.col("ambiguity") >= AMBIGUOUS, F.lit("ambiguous")).otherwise(F.lit("settled"))
+    out = F.lit("settled")
+    for name, floor in reversed(STRATA):
+        out = F.when(F.col("ambiguity") >= floor, F.lit(name)).otherwise(out)
+    return out
 
 
 def allocate(sizes: dict[str, int], spreads: dict[str, float], n: int) -> dict[str, int]:
-    """Sample size per stratum: proportional to N_h * spread_h, at least ``MIN_PER_STRATUM``
-    (or the whole stratum), never more than the stratum, adding up to ``n`` where possible."""
+    """Sample size per stratum: half in proportion to N_h, half to N_h * spread_h, at least
+    ``MIN_PER_STRATUM`` (or the whole stratum), never more than the stratum, adding up to
+    ``n`` where possible."""
     n = min(n, sum(sizes.values()))
     alloc = {h: min(N, MIN_PER_STRATUM) for h, N in sizes.items()}
-    weights = {h: sizes[h] * max(spreads.get(h, 0.0), 1e-3) for h in sizes}
+    total_n = sum(sizes.values()) or 1
+    total_ns = sum(sizes[h] * spreads.get(h, 0.0) for h in sizes) or 1.0
+    weights = {h: 0.5 * sizes[h] / total_n + 0.5 * sizes[h] * spreads.get(h, 0.0) / total_ns + 1e-9 for h in sizes}
     while sum(alloc.values()) < n:
         open_ = {h: w for h, w in weights.items() if alloc[h] < sizes[h]}
         total = sum(open_.values())
