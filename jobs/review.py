@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ReviewFileError(f"--decisions {args.decisions}: no such file")
         if not (args.decisions or args.simulate_from_truth or args.audit):
             parser.error("one of --decisions, --simulate-from-truth or --audit is required")
+        if args.audit is not None and args.decisions:
+            parser.error("--audit draws a new audit; return its answers in a later run with --decisions")
         spark = build_session(config)
         paths = ResolvePaths.from_config(config)
         if args.audit is not None:

@@ -115,6 +115,15 @@ def test_guarded_pairs_are_accepted_at_a_rate_between_zero_and_their_bound(spark
     assert sd > 1.7 * math.sqrt(30 * 0.3 * 0.7)  # about 5.7 against 2.5
 
 
+def test_review_job_refuses_a_new_audit_together_with_answers(tmp_path):
+    answers = tmp_path / "answers.csv"
+    answers.write_text("record_key_l,record_key_r,decision\n")
+    for argv in (["--audit", "10", "--decisions", str(answers)], []):
+        with pytest.raises(SystemExit) as stop:
+            review_job.main(argv)
+        assert stop.value.code == 2
+
+
 def test_interval_needs_draws():
     with pytest.raises(ValueError):
         count_interval([], golden_count=1, level=0.95, uncertain_pairs=0)
