@@ -146,6 +146,11 @@ def evaluate(crosswalk: DataFrame, truth: DataFrame, relations: DataFrame) -> Ev
 # --------------------------------------------------------------------------- calibration
 
 
+def weight_bin(bin_width: float) -> Column:
+    """A pair's match-weight bin: ``floor(match_weight / bin_width)``."""
+    return F.floor(F.col("match_weight") / F.lit(bin_width)).cast("int")
+
+
 def reliability(pairs: DataFrame, truth: DataFrame, bin_width: float) -> DataFrame:
     """How far the match probabilities can be taken at their word: for each match-weight bin
     (``floor(match_weight / bin_width)``), the scored pairs in it, the sum and mean of their
@@ -154,7 +159,7 @@ def reliability(pairs: DataFrame, truth: DataFrame, bin_width: float) -> DataFra
     person = truth.select("record_key", "person_id")
     labelled = pairs.join(person.toDF("record_key_l", "person_l"), "record_key_l").join(person.toDF("record_key_r", "person_r"), "record_key_r")
     return (
-        labelled.groupBy(F.floor(F.col("match_weight") / F.lit(bin_width)).cast("int").alias("weight_bin"))
+        labelled.groupBy(weight_bin(bin_width).alias("weight_bin"))
         .agg(
             F.count(F.lit(1)).alias("pairs"),
             F.sum("match_probability").alias("probability_sum"),

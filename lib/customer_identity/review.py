@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from customer_identity.errors import CustomerIdentityError
+from customer_identity.evaluation import weight_bin
 
 DECISIONS = {"match": True, "non_match": False}
 LABEL_COLUMNS = ("record_key_l", "record_key_r", "decision")
@@ -73,7 +74,7 @@ def review_queue(
     if calibration_per_bin > 0:
         by_bin = Window.partitionBy("_bin").orderBy(F.xxhash64(F.lit(seed), "record_key_l", "record_key_r"))
         sample = (
-            scored.withColumn("_bin", F.floor(F.col("match_weight") / F.lit(bin_width)))
+            scored.withColumn("_bin", weight_bin(bin_width))
             .withColumn("_r", F.row_number().over(by_bin))
             .filter(F.col("_r") <= calibration_per_bin)
             .drop("_r", "_bin")

@@ -39,7 +39,7 @@ from pyspark.sql import functions as F
 from customer_identity import golden
 from customer_identity.clustering import cluster_records
 from customer_identity.config import ClusteringConfig
-from customer_identity.evaluation import evaluate, generates
+from customer_identity.evaluation import evaluate, generates, weight_bin
 
 CERTAIN = 1.0  # pairs at this probability are accepted in every draw
 
@@ -146,10 +146,6 @@ class UnseenMatches:
     se: float  # its standard error
     merge_share: float  # share of once-caught matching pairs that join two otherwise separate customers
 
-    @property
-    def merges(self) -> float:
-        return self.pairs * self.merge_share
-
 
 NO_UNSEEN = UnseenMatches(0.0, 0.0, 0.0, 0.0, 0.0)
 
@@ -246,10 +242,6 @@ class CalibrationBin:
     mean_probability: float  # the model's mean probability over the bin's scored pairs
     labelled: int
     matches: int
-
-
-def weight_bin(bin_width: float) -> F.Column:
-    return F.floor(F.col("match_weight") / F.lit(bin_width)).cast("int")
 
 
 def calibration_bins(pairs: DataFrame, labels: DataFrame, bin_width: float) -> list[CalibrationBin]:
