@@ -2,9 +2,8 @@
 
 For each seed: generate a profile (``--rates`` realistic or stress), ingest, resolve,
 evaluate, assess. Reports per seed the true number of people, the headline estimate with
-its interval (covered? how wide?), the golden table's count, the blocking ceiling (the
-count a perfect classifier would reach on the pairs the blocking rules generate) and the
-matching pairs the estimate allowed for as unseen. With ``--review`` it also answers the
+its interval (covered? how wide?), the golden table's count and the blocking ceiling (the
+count a perfect classifier would reach on the pairs the blocking rules generate). With ``--review`` it also answers the
 review queue from the ground truth (a perfect reviewer) and assesses again, so the
 recalibrated estimate is reported too, and with ``--audit 100,300`` it draws count audits
 of those sizes answered from the truth and reports their estimates. Prints the machine, a
@@ -93,26 +92,23 @@ def main() -> int:
                 "estimate": r["estimate"], "error_pct": 100 * (r["estimate"] - true) / true, "lower": r["lower"], "upper": r["upper"],
                 "width_pct": 100 * (r["upper"] - r["lower"]) / r["estimate"], "covered": r["lower"] <= true <= r["upper"],
                 "golden_count": r["golden_count"], "golden_error_pct": 100 * (r["golden_count"] - true) / true,
-                "ceiling_customers": ceiling, "draws_mean": r["mean"], "unseen_pairs": r["unseen_pairs"], "unseen_pairs_se": r["unseen_pairs_se"],
-                "unseen_merge_share": r["unseen_merge_share"], "pairwise_f1": evaluation["pairwise_f1"], "method": r["method"],
+                "ceiling_customers": ceiling, "draws_mean": r["mean"], "pairwise_f1": evaluation["pairwise_f1"], "method": r["method"],
             })  # fmt: skip
         for n, a in audits.items():
             results.append({
                 "seed": seed, "profile": args.profile, "rates": args.rates, "estimate_from": f"audit of {n} records", "true": true,
                 "estimate": round(a["estimate"]), "error_pct": 100 * (a["estimate"] - true) / true, "lower": math.floor(a["lower"]), "upper": math.ceil(a["upper"]),
                 "width_pct": 100 * (a["upper"] - a["lower"]) / a["estimate"], "covered": a["lower"] <= true <= a["upper"], "golden_count": a["golden_count"],
-                "golden_error_pct": 100 * (a["golden_count"] - true) / true, "ceiling_customers": ceiling, "draws_mean": None, "unseen_pairs": 0.0,
-                "unseen_pairs_se": 0.0, "unseen_merge_share": 0.0, "pairwise_f1": evaluation["pairwise_f1"], "method": f"audit, se {a['se']:.1f}",
+                "golden_error_pct": 100 * (a["golden_count"] - true) / true, "ceiling_customers": ceiling, "draws_mean": None, "pairwise_f1": evaluation["pairwise_f1"], "method": f"audit, se {a['se']:.1f}",
             })  # fmt: skip
         print(f"seed {seed} done in {time.monotonic() - started:.0f}s", flush=True)
-    print("\n| seed | estimate from | true | estimate (error) | 95% interval (width) | covers truth | golden table (error) | blocking ceiling | unseen pairs (merge share) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n| seed | estimate from | true | estimate (error) | 95% interval (width) | covers truth | golden table (error) | blocking ceiling |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
         ceiling = f"{r['ceiling_customers']:,}" if r["ceiling_customers"] is not None else "–"
-        unseen = "–" if r["draws_mean"] is None else f"{r['unseen_pairs']:,.1f} ± {r['unseen_pairs_se']:,.1f} ({r['unseen_merge_share']:.0%})"
         print(
             f"| {r['seed']} | {r['estimate_from']} | {r['true']:,} | {r['estimate']:,} ({r['error_pct']:+.2f}%) | {r['lower']:,}–{r['upper']:,} ({r['width_pct']:.1f}%) "
-            f"| {'yes' if r['covered'] else 'no'} | {r['golden_count']:,} ({r['golden_error_pct']:+.2f}%) | {ceiling} | {unseen} |"
+            f"| {'yes' if r['covered'] else 'no'} | {r['golden_count']:,} ({r['golden_error_pct']:+.2f}%) | {ceiling} |"
         )
     for kind in dict.fromkeys(r["estimate_from"] for r in results):
         sel = [r for r in results if r["estimate_from"] == kind]

@@ -6,9 +6,8 @@
   measured against ground truth when the sources are synthetic, else against review labels;
 - gold ``count_interval``: the estimate of distinct people with its interval, from sampling
   every scored pair's accept/reject decision from its match probability
-  (``trust.interval_draws`` times), recalibrated by reviewers' labels when there are any, each
-  draw lowered for the matching pairs no blocking rule generated; beside it the golden
-  table's count (see ``customer_identity.trust``);
+  (``trust.interval_draws`` times), recalibrated by reviewers' labels when there are any;
+  beside it the golden table's count (see ``customer_identity.trust``);
 - gold ``count_audit`` (appended) once a count audit drawn by ``jobs.review --audit`` has its
   answers: the number of distinct people estimated from the labelled sample, with its
   standard error (see ``customer_identity.audit``);
@@ -33,16 +32,11 @@ from customer_identity.cli import base_parser, run
 from customer_identity.config import load_config
 from customer_identity.evaluation import record_truth
 from customer_identity.io import delta_exists, read_delta, read_truth, truth_exists, write_csv_file, write_delta
-from customer_identity.model_design import saved_blocking_rules
 from customer_identity.resolution import ResolvePaths, scored_pairs
 from customer_identity.review import review_queue
-from customer_identity.runs import RunLedger
 from customer_identity.spark import build_session
 
-COUNT_INTERVAL_SCHEMA = (
-    "estimate long, golden_count long, mean double, lower long, upper long, level double, draws long, uncertain_pairs long, method string, "
-    "sampled_lower long, sampled_upper long, unseen_pairs double, unseen_pairs_se double, unseen_merge_share double"
-)
+COUNT_INTERVAL_SCHEMA = "estimate long, golden_count long, mean double, lower long, upper long, level double, draws long, uncertain_pairs long, method string"
 
 
 def record_count_audit(spark, config, labels) -> audit.AuditEstimate | None:
@@ -111,19 +105,13 @@ def main(argv: list[str] | None = None) -> int:
             counts = [r.customers for r in draws.collect()]
             p = F.col("match_probability")
             uncertain = pairs.filter((p > 0) & (p < trust.CERTAIN)).count()
-            last_good = RunLedger(spark, paths.run_ledger).last_good()
-            model_path = last_good.model_path if last_good is not None and last_good.model_path else paths.model  # the model that scored the pairs
-            rules = saved_blocking_rules(model_path, config.model)
-            unseen = trust.estimate_unseen(spark, records, pairs, rules, threshold, config.clustering)
-            interval = trust.count_interval(counts, golden_count, t.interval_level, uncertain, method, unseen, t.seed)
+            interval = trust.count_interval(counts, golden_count, t.interval_level, uncertain, method)
             row = spark.createDataFrame([interval.as_row()], COUNT_INTERVAL_SCHEMA).withColumn("assessed_at", F.current_timestamp())
             write_delta(row, f"{config.tables.gold}/count_interval", mode="append", merge_schema=True)
             save_chart(count_draws_spec(counts, interval.lower, interval.upper, interval.estimate, golden_count), f"{out_dir}/count_interval.html")
             print(f"distinct people: {interval.estimate:,} ({interval.level:.0%} interval {interval.lower:,} - {interval.upper:,}; {method}); "
                   f"golden table: {golden_count:,} customers at threshold {threshold}")
-            print(f"  draws: mean {interval.mean:,.1f}, {interval.sampled_lower:,} - {interval.sampled_upper:,} over {interval.draws} draws of {uncertain:,} uncertain pairs; "
-                  f"matching pairs no blocking rule generated: {unseen.pairs:,.1f} (standard error {unseen.se:,.1f}, from {unseen.captured_once:,.1f} caught by one rule "
-                  f"and {unseen.captured_twice:,.1f} by two), of which {unseen.merge_share:.0%} would join two customers")
+            print(f"  from {interval.draws} draws of {uncertain:,} uncertain pairs (mean {interval.mean:,.1f}); matches between records no blocking rule compared are not counted")
 
         # the count audit, once a sample drawn by jobs.review --audit has its answers
         record_count_audit(spark, config, labels)

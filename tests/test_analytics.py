@@ -224,7 +224,7 @@ def _report_data(**changes) -> ReportData:
     base = dict(
         generated_at=dt.datetime(2026, 11, 1, 9, 0), env="local", customers=1000, naive_count=1500,
         records_by_source={"platform": 700, "crm": 300, "guest": 500}, by_source_combination={"platform": 600, "guest": 400},
-        interval={"estimate": 990, "golden_count": 1000, "lower": 980, "upper": 1030, "level": 0.95, "method": "model probabilities", "draws": 50, "unseen_pairs": 12.4},
+        interval={"estimate": 990, "golden_count": 1000, "lower": 980, "upper": 1030, "level": 0.95, "method": "model probabilities", "draws": 50},
         buyers=900, spend=123456.0, orders=1400,
         segments=[{"segment": 0, "name": "high-value repeat buyers, recent", "description": "d0", "customers": 300, "customer_share": 1 / 3, "spend_share": 0.7},
                   {"segment": 1, "name": "low-value one-off buyers, lapsing", "description": "d1", "customers": 600, "customer_share": 2 / 3, "spend_share": 0.3}],

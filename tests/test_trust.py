@@ -15,17 +15,13 @@ from customer_identity.resolution import ResolvePaths
 from customer_identity.review import ReviewFileError, apply_labels, merge_labels, review_queue, validate_decisions
 from customer_identity.trust import (
     CalibrationBin,
-    UnseenMatches,
     best_threshold,
     calibrated_rates,
-    chao_unseen,
     count_interval,
     error_analysis,
-    estimate_unseen,
     possible_pairs,
     sampled_counts,
     threshold_sweep,
-    with_captures,
 )
 from jobs import review as review_job
 
@@ -135,54 +131,17 @@ def test_possible_pairs_by_link_type():
     assert possible_pairs({"a": 1}, "link_and_dedupe") == 0
 
 
-def test_estimate_lowers_every_draw_for_the_unseen_merges_and_lies_in_its_interval():
-    counts = [10, 10, 11, 11, 11, 11, 11, 12, 12, 12, 12]  # 90% of 11 draws: int(0.05 * 10) = 0, the lowest and the highest
-    plain = count_interval(counts, golden_count=13, level=0.9, uncertain_pairs=3)
-    assert (plain.estimate, plain.lower, plain.upper, plain.sampled_lower, plain.sampled_upper) == (11, 10, 12, 10, 12)
-    assert plain.golden_count == 13  # kept beside the estimate, outside its interval here
-    # 4 unseen matching pairs, known exactly, half of them joining two customers: every draw loses 2
-    exact = count_interval(counts, golden_count=13, level=0.9, uncertain_pairs=3, unseen=UnseenMatches(2.0, 1.0, 4.0, 0.0, 0.5))
-    assert (exact.estimate, exact.lower, exact.upper) == (9, 8, 10)
-    assert (exact.sampled_lower, exact.sampled_upper, exact.unseen_merges) == (10, 12, 2.0)
-    # an uncertain number of unseen pairs widens the interval, and the estimate stays inside it
-    vague = count_interval(counts, golden_count=13, level=0.9, uncertain_pairs=3, unseen=UnseenMatches(2.0, 1.0, 4.0, 3.0, 0.5), seed=3)
-    assert vague.lower <= vague.estimate <= vague.upper and vague.upper - vague.lower > exact.upper - exact.lower
-    assert count_interval(counts, golden_count=13, level=0.9, uncertain_pairs=3, unseen=UnseenMatches(2.0, 1.0, 500.0, 0.0, 1.0)).lower == 1  # never below one
-    one_draw = count_interval([7], golden_count=7, level=0.95, uncertain_pairs=0, unseen=UnseenMatches(1.0, 1.0, 0.5, 0.0, 1.0))
-    assert one_draw.lower <= one_draw.estimate <= one_draw.upper
-
-
-def test_chao_estimate_recovers_the_uncaught_when_captures_are_poisson():
-    # N matching pairs, each caught by a Poisson(lam) number of rules: the expected frequencies
-    # f_k = N e^-lam lam^k / k!, from which Chao's estimator gives f_0 = N e^-lam exactly
-    n, lam = 1000.0, 1.5
-    f = [n * math.exp(-lam) * lam**k / math.factorial(k) for k in range(4)]
-    unseen, se = chao_unseen(f[1], f[2])
-    assert unseen == pytest.approx(f[0]) and se > 0
-    assert chao_unseen(0.0, 5.0) == (0.0, 0.0)  # nothing caught only once: nothing left uncaught
-    assert chao_unseen(3.0, 0.0)[0] == 3.0  # bias-corrected form f1 (f1 - 1) / 2
-
-
-def test_unseen_matches_from_the_rules_that_catch_each_pair(spark):
-    keys = [f"u:{i}" for i in range(6)]
-    cols = {"u:0": ("x", "1"), "u:1": ("x", "1"), "u:2": ("x", "2"), "u:3": ("y", "3"), "u:4": ("z", "3"), "u:5": ("w", None)}
-    records = spark.createDataFrame([(k, *cols[k]) for k in keys], "record_key string, a string, b string")
-    rules = [("a",), ("b",)]
-    pairs = _pairs(spark, [("u:0", "u:1", 0.9), ("u:0", "u:2", 0.6), ("u:1", "u:2", 0.5), ("u:3", "u:4", 0.8), ("u:2", "u:5", 0.01)])
-    captures = {(r.record_key_l, r.record_key_r): r.captures for r in with_captures(pairs, records, rules).collect()}
-    assert captures == {("u:0", "u:1"): 2, ("u:0", "u:2"): 1, ("u:1", "u:2"): 1, ("u:3", "u:4"): 1, ("u:2", "u:5"): 0}
-    got = estimate_unseen(spark, records, pairs, rules, 0.95, CC)
-    f1, f2 = 0.6 + 0.5 + 0.8, 0.9
-    assert (got.captured_once, got.captured_twice) == (pytest.approx(f1), pytest.approx(f2))
-    assert got.pairs == pytest.approx(f1 * f1 / (2 * f2))
-    # clustered without the once-caught pairs, u:2 and u:3-u:4 stand apart from 0-1: all once-caught probability joins two customers
-    assert got.merge_share == pytest.approx(1.0)
-    # three rules: 0-1 agree on a and b, 1-2 on b and c, so both are caught twice and linked at 0.99;
-    # 0-2 agree on b only, caught once but already inside one customer; 3-4 caught once, apart
-    three = spark.createDataFrame([("u:0", "x", "1", "p"), ("u:1", "x", "1", "q"), ("u:2", "y", "1", "q"), ("u:3", "z", "3", "r"), ("u:4", "w", "3", "s")], "record_key string, a string, b string, c string")
-    linked = _pairs(spark, [("u:0", "u:1", 0.99), ("u:1", "u:2", 0.99), ("u:0", "u:2", 0.6), ("u:3", "u:4", 0.2)])
-    got = estimate_unseen(spark, three, linked, [("a",), ("b",), ("c",)], 0.95, CC)
-    assert got.captured_once == pytest.approx(0.8) and got.merge_share == pytest.approx(0.2 / 0.8)
+def test_estimate_is_the_mean_of_the_draws_inside_its_equal_tailed_interval():
+    counts = [12, 10, 11, 11, 12, 11, 11, 10, 12, 12, 11]  # 90% of 11 draws: int(0.05 * 10) = 0, the lowest and the highest
+    got = count_interval(counts, golden_count=13, level=0.9, uncertain_pairs=3)
+    assert (got.estimate, got.lower, got.upper, got.mean, got.draws) == (11, 10, 12, pytest.approx(123 / 11, abs=0.01), 11)
+    assert got.golden_count == 13  # kept beside the estimate, outside its interval here
+    narrower = count_interval(list(range(100, 121)), golden_count=13, level=0.5, uncertain_pairs=3)  # 21 draws: int(0.25 * 20) = 5
+    assert (narrower.lower, narrower.estimate, narrower.upper) == (105, 110, 115)
+    skewed = count_interval([10, 10, 10, 10, 20], golden_count=10, level=0.5, uncertain_pairs=1)  # the mean, not the median
+    assert (skewed.lower, skewed.estimate, skewed.upper) == (10, 12, 12)  # the range is widened to hold its estimate
+    one_draw = count_interval([7], golden_count=7, level=0.95, uncertain_pairs=0)
+    assert one_draw.lower == one_draw.estimate == one_draw.upper == 7
 
 
 def test_error_analysis_by_corruption_and_relation(spark):

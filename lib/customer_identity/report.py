@@ -183,7 +183,7 @@ def render_report(d: ReportData) -> str:
     interval = (
         f"<p>An estimated {d.interval['estimate']:,} distinct people; {d.interval['level']:.0%} interval {d.interval['lower']:,} to {d.interval['upper']:,} "
         f"({_e(d.interval['method'])}: each scored pair accepted with its match probability in {d.interval['draws']} draws, "
-        f"allowing for an estimated {d.interval['unseen_pairs']:,.0f} matching pairs no blocking rule compared).</p>"
+        f"not counting matches between records no blocking rule compared).</p>"
         if d.interval else "<p class='note'>No count estimate yet: run <code>jobs.assess</code> to add one.</p>"
     )  # fmt: skip
     if d.audit:

@@ -8,16 +8,14 @@ model's own match probabilities, without ground truth: each scored pair is accep
 ``k`` with its probability, connected components are recomputed, and the customer count of
 every draw is kept. Pairs whose probability is 1.0 are accepted in every draw, so the graph
 is first contracted along them and only the uncertain part is replicated ``K`` times (one
-connected-components job for all draws). Pairs never scored (no blocking rule generates
-them, or below ``model.predict_threshold``) cannot be accepted by any draw, so each draw is
-lowered by the merges the matching pairs that no rule generated would have made
-(``estimate_unseen``): the blocking rules are lists that each catch some of the matching
-pairs, and how many matches only one or two rules catch says how many none catch (Chao's
-estimator for capture-recapture), and the share of the once-caught matches that join two
-otherwise separate customers says how many merges those are. The estimate is the mean of the
-lowered draws and its interval their equal-tailed quantiles, each draw taking its own value
-of the unseen matches from that estimate's sampling error. The golden table's customers
-(connected components at ``model.match_threshold``) are kept beside it.
+connected-components job for all draws). The estimate is the mean of the draws and its
+interval their equal-tailed quantiles. The golden table's customers
+(connected components at ``model.match_threshold``) are kept beside it. Pairs no blocking
+rule generates are never scored, so any matches among them are missing from the estimate,
+which leans high by the merges they would make. The scored pairs cannot say how many those
+are (the blocking rules share fields, so they are not independent lists for capture-recapture);
+with true ids the blocking ceiling of ``jobs.evaluate`` measures it, and without them a count
+audit (``customer_identity.audit``) covers what review can reach.
 
 Match probabilities are only as good as the model's calibration. When reviewers have
 labelled a calibration sample (a few random pairs per match-weight bin, part of the review
@@ -28,9 +26,7 @@ that rate; so the interval also carries the uncertainty of the calibration itsel
 
 from __future__ import annotations
 
-import math
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
@@ -39,7 +35,7 @@ from pyspark.sql import functions as F
 from customer_identity import golden
 from customer_identity.clustering import cluster_records
 from customer_identity.config import ClusteringConfig
-from customer_identity.evaluation import evaluate, generates, weight_bin
+from customer_identity.evaluation import evaluate, weight_bin
 
 CERTAIN = 1.0  # pairs at this probability are accepted in every draw
 
@@ -133,43 +129,16 @@ def best_threshold(sweep: DataFrame) -> float | None:
 
 
 @dataclass(frozen=True)
-class UnseenMatches:
-    """Matching pairs that no blocking rule generated, estimated from the scored ones.
-
-    ``captured_once`` and ``captured_twice`` are the expected matching pairs (sums of match
-    probabilities) among the scored pairs exactly one and exactly two rules generate.
-    """
-
-    captured_once: float
-    captured_twice: float
-    pairs: float  # expected matching pairs no rule generated
-    se: float  # its standard error
-    merge_share: float  # share of once-caught matching pairs that join two otherwise separate customers
-
-
-NO_UNSEEN = UnseenMatches(0.0, 0.0, 0.0, 0.0, 0.0)
-
-
-@dataclass(frozen=True)
 class CountInterval:
-    estimate: int  # expected distinct people: the mean of the draws, lowered for unseen matches
+    estimate: int  # expected distinct people: the mean of the draws
     golden_count: int  # customers in the golden table (threshold clusters)
-    mean: float  # mean count over the draws themselves
+    mean: float  # mean count over the draws, unrounded
     lower: int
     upper: int
     level: float
     draws: int
     uncertain_pairs: int
     method: str = "model probabilities"
-    sampled_lower: int | None = None  # the draws' own quantiles, before unseen matches
-    sampled_upper: int | None = None
-    unseen_pairs: float = 0.0
-    unseen_pairs_se: float = 0.0
-    unseen_merge_share: float = 0.0
-
-    @property
-    def unseen_merges(self) -> float:
-        return self.unseen_pairs * self.unseen_merge_share
 
     def as_row(self) -> dict:
         return self.__dict__.copy()
@@ -182,54 +151,6 @@ def possible_pairs(records_by_source: dict[str, int], link_type: str) -> int:
     if link_type == "link_only":
         return (n * n - sum(k * k for k in records_by_source.values())) // 2
     return n * (n - 1) // 2
-
-
-def with_captures(pairs: DataFrame, records: DataFrame, rules: Sequence[Sequence[str]]) -> DataFrame:
-    """``pairs`` with ``captures``: how many of ``rules`` generate each pair, from the records' keys."""
-    columns = sorted({c for r in rules for c in r})
-    side = lambda s: records.select(F.col("record_key").alias(f"record_key_{s}"), *[F.col(c).alias(f"_cap_{c}_{s}") for c in columns])  # noqa: E731
-    joined = pairs.join(side("l"), "record_key_l").join(side("r"), "record_key_r")
-    captures = sum((generates([f"_cap_{c}" for c in r]).cast("int") for r in rules), F.lit(0))
-    return joined.withColumn("captures", captures).drop(*[f"_cap_{c}_{s}" for c in columns for s in ("l", "r")])
-
-
-def chao_unseen(f1: float, f2: float) -> tuple[float, float]:
-    """Chao's (1987) estimate of the classes no list caught, from those caught once (f1) and
-    twice (f2), with its standard error; the bias-corrected form f1(f1-1)/2 when f2 is 0."""
-    if f1 <= 0:
-        return 0.0, 0.0
-    if f2 <= 0:
-        unseen = max(0.0, f1 * (f1 - 1) / 2)
-        return unseen, unseen
-    r = f1 / f2
-    return f1 * f1 / (2 * f2), math.sqrt(f2 * (r**4 / 4 + r**3 + r**2 / 2))
-
-
-def estimate_unseen(
-    spark: SparkSession, records: DataFrame, pairs: DataFrame, rules: Sequence[Sequence[str]], threshold: float, config: ClusteringConfig
-) -> UnseenMatches:
-    """How many matching pairs no blocking rule generated, and the share of them that would
-    join two customers (see the module docstring).
-
-    The share comes from the matches only one rule catches, the nearest kind to those none
-    catches: clustered at ``threshold`` without them, how much of their probability falls
-    between two different customers.
-    """
-    if not rules:
-        return NO_UNSEEN
-    captured = with_captures(pairs.filter(F.col("match_probability") > 0), records, rules).select(
-        "record_key_l", "record_key_r", "match_probability", "captures"
-    ).localCheckpoint(eager=True)
-    f = {r.captures: r.p for r in captured.groupBy("captures").agg(F.sum("match_probability").alias("p")).collect()}
-    f1, f2 = f.get(1, 0.0), f.get(2, 0.0)
-    pairs_unseen, se = chao_unseen(f1, f2)
-    if f1 <= 0:
-        return UnseenMatches(f1, f2, pairs_unseen, se, 0.0)
-    clusters = cluster_records(spark, records.select("record_key"), captured.filter(F.col("captures") >= 2), threshold, config)
-    cid = lambda s: clusters.select(F.col("record_key").alias(f"record_key_{s}"), F.col("cluster_key").alias(f"c_{s}"))  # noqa: E731
-    once = captured.filter(F.col("captures") == 1).join(cid("l"), "record_key_l").join(cid("r"), "record_key_r")
-    apart = once.agg(F.sum(F.when(F.col("c_l") != F.col("c_r"), F.col("match_probability")).otherwise(0.0)).alias("p")).first().p or 0.0
-    return UnseenMatches(f1, f2, pairs_unseen, se, min(1.0, apart / f1))
 
 
 def _uniform(seed: int, *cols: str | F.Column) -> F.Column:
@@ -344,29 +265,18 @@ def sampled_counts(
     return draw_ids.join(merges, "draw", "left").select("draw", (F.lit(base_count) - F.coalesce("merges", F.lit(0))).alias("customers"))
 
 
-def count_interval(
-    counts: list[int], golden_count: int, level: float, uncertain_pairs: int, method: str = "model probabilities", unseen: UnseenMatches = NO_UNSEEN, seed: int = 0
-) -> CountInterval:
-    """The estimate of distinct people and its equal-tailed interval at ``level`` (e.g. 0.95).
-
-    Each draw's count is lowered by the merges the unseen matching pairs make, the number of
-    such pairs drawn from its estimate and standard error (never below 0); the estimate is
-    the mean of the lowered draws, which its interval always contains. Never below one.
-    """
+def count_interval(counts: list[int], golden_count: int, level: float, uncertain_pairs: int, method: str = "model probabilities") -> CountInterval:
+    """The estimate of distinct people (the draws' mean) and its equal-tailed interval at
+    ``level`` (e.g. 0.95), which always contains the estimate. Never below one."""
     if not counts:
         raise ValueError("count_interval needs at least one draw")
-    rng = random.Random(seed)
-    lowered = sorted(c - max(0.0, rng.gauss(unseen.pairs, unseen.se)) * unseen.merge_share for c in counts)
     s = sorted(counts)
     lo_i = int((1 - level) / 2 * (len(s) - 1))
-    hi_i = len(s) - 1 - lo_i
-    estimate = max(1, round(sum(lowered) / len(lowered)))
-    lower = max(1, min(math.floor(lowered[lo_i]), estimate))
-    upper = max(math.ceil(lowered[hi_i]), estimate)
-    return CountInterval(
-        estimate, golden_count, round(sum(s) / len(s), 2), lower, upper, level, len(s), uncertain_pairs, method,
-        s[lo_i], s[hi_i], unseen.pairs, unseen.se, unseen.merge_share,
-    )  # fmt: skip
+    mean = sum(s) / len(s)
+    estimate = max(1, round(mean))
+    lower = max(1, min(s[lo_i], estimate))
+    upper = max(s[len(s) - 1 - lo_i], estimate)
+    return CountInterval(estimate, golden_count, round(mean, 2), lower, upper, level, len(s), uncertain_pairs, method)
 
 
 # --------------------------------------------------------------------------- error analysis
