@@ -32,7 +32,8 @@ test-fast: venv jars
 	$(PY) -m pytest -m "not slow"
 
 lint: venv
-	$(VENV)/bin/ruff check lib jobs tests
+	$(VENV)/bin/ruff check lib jobs tests bench notebooks examples
+	$(VENV)/bin/ruff format --check lib jobs tests bench notebooks examples
 
 generate: venv jars
 	$(PY) -m jobs.generate_sources --env $(ENV) --profile $(PROFILE) --rates $(RATES)

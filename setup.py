@@ -32,6 +32,8 @@ setup(
     extras_require={
         "dev": ["pytest>=8", "chispa==0.12.0", "networkx>=3.2", "ruff>=0.6", "jupytext>=1.16", "nbclient>=0.10", "ipykernel>=6.29",
                 # sample data sets with true person ids: the example overlays and tests on data that is not ours
-                "pseudopeople==1.3.1"],
+                "pseudopeople==1.3.1",
+                # a real S3 endpoint on 127.0.0.1 for the object-store test (moto's server; boto3 creates its bucket)
+                "moto[server]>=5.1", "boto3>=1.34"],
     },
 )

@@ -34,8 +34,8 @@ def added_pairs(records, truth, base_rules, extra_rule) -> list[dict]:
     from pyspark.sql import functions as F  # noqa: PLC0415
     from pyspark.sql.window import Window  # noqa: PLC0415
 
-    from customer_identity.evaluation import blocked_by  # noqa: PLC0415
-    from customer_identity.matching import all_present  # noqa: PLC0415
+    from customer_identity.resolution.matching import all_present  # noqa: PLC0415
+    from customer_identity.trust.evaluation import blocked_by  # noqa: PLC0415
 
     columns = sorted({c for rule in [*base_rules, extra_rule] for c in rule})
     keyed = (
@@ -47,7 +47,9 @@ def added_pairs(records, truth, base_rules, extra_rule) -> list[dict]:
     left = keyed.select(*[F.col(c).alias(f"{c}_l") for c in keyed.columns])
     right = keyed.select(*[F.col(c).alias(f"{c}_r") for c in keyed.columns])
     pairs = left.join(right, [F.col(f"{c}_l") == F.col(f"{c}_r") for c in extra_rule]).filter(F.col("record_key_l") < F.col("record_key_r"))
-    pairs = pairs.filter(~blocked_by(base_rules)).select(F.col("block_size_l").alias("block_size"), (F.col("person_id_l") == F.col("person_id_r")).alias("true"))
+    pairs = pairs.filter(~blocked_by(base_rules)).select(
+        F.col("block_size_l").alias("block_size"), (F.col("person_id_l") == F.col("person_id_r")).alias("true")
+    )
     size_bin = F.lit(None).cast("string")
     for lo, hi in reversed(BLOCK_SIZE_BINS):
         cond = F.col("block_size") >= lo if hi is None else F.col("block_size").between(lo, hi)
@@ -63,28 +65,43 @@ def added_pairs(records, truth, base_rules, extra_rule) -> list[dict]:
 
 
 def measure(config_path: str, extras: list[tuple[str, ...]]) -> dict:
-    from customer_identity.config import load_config  # noqa: PLC0415
-    from customer_identity.evaluation import blocking_ceiling, record_truth  # noqa: PLC0415
-    from customer_identity.io import read_delta, read_truth  # noqa: PLC0415
-    from customer_identity.model_design import saved_blocking_rules  # noqa: PLC0415
-    from customer_identity.resolution import ResolvePaths  # noqa: PLC0415
-    from customer_identity.spark import build_session  # noqa: PLC0415
+    from customer_identity.core.catalog import Catalog  # noqa: PLC0415
+    from customer_identity.core.config import load_config  # noqa: PLC0415
+    from customer_identity.core.io import read_delta  # noqa: PLC0415
+    from customer_identity.core.spark import build_session  # noqa: PLC0415
+    from customer_identity.resolution.model_design import saved_blocking_rules  # noqa: PLC0415
+    from customer_identity.resolution.stage import ResolvePaths  # noqa: PLC0415
+    from customer_identity.trust.evaluation import blocking_ceiling, record_truth  # noqa: PLC0415
 
     config = load_config("local", config_path)
     spark = build_session(config)
     paths = ResolvePaths.from_config(config)
     crosswalk = read_delta(spark, paths.crosswalk, what="gold.customer_crosswalk")
     resolved = read_delta(spark, paths.transactions_resolved, what="gold.transactions_resolved")
-    truth = record_truth(crosswalk, read_truth(spark, config, "records"), read_truth(spark, config, "sessions"), resolved).localCheckpoint(eager=True)
-    relations = read_truth(spark, config, "relations")
+    truth = record_truth(
+        crosswalk, Catalog(config).read(spark, "truth.table", name="records"), Catalog(config).read(spark, "truth.table", name="sessions"), resolved
+    ).localCheckpoint(eager=True)
+    relations = Catalog(config).read(spark, "truth.table", name="relations")
     records = read_delta(spark, paths.identity_records, what="silver.identity_records").localCheckpoint(eager=True)
     base = [tuple(r) for r in saved_blocking_rules(paths.model, config.model)]
     t0 = time.monotonic()
     results = [{"rules": ["+".join(r) for r in base], "extra": None, **asdict(blocking_ceiling(spark, records, truth, relations, base, config.clustering))}]
     for extra in extras:
         ceiling = blocking_ceiling(spark, records, truth, relations, [*base, extra], config.clustering)
-        results.append({"rules": ["+".join(r) for r in [*base, extra]], "extra": "+".join(extra), **asdict(ceiling), "added_pairs": added_pairs(records, truth, base, extra)})
-    return {"identity_records": records.count(), "true_customers": truth.select("person_id").distinct().count(), "ceilings": results, "seconds": round(time.monotonic() - t0, 1)}
+        results.append(
+            {
+                "rules": ["+".join(r) for r in [*base, extra]],
+                "extra": "+".join(extra),
+                **asdict(ceiling),
+                "added_pairs": added_pairs(records, truth, base, extra),
+            }
+        )
+    return {
+        "identity_records": records.count(),
+        "true_customers": truth.select("person_id").distinct().count(),
+        "ceilings": results,
+        "seconds": round(time.monotonic() - t0, 1),
+    }
 
 
 def markdown(doc: dict) -> str:
@@ -103,7 +120,13 @@ def markdown(doc: dict) -> str:
     for c in doc["ceilings"]:
         if c["extra"] is None:
             continue
-        lines += ["", f"pairs {c['extra']} adds beyond the configured rules, by how many records share its key:", "", "| records sharing the key | pairs | true matches | share true |", "|---|---|---|---|"]
+        lines += [
+            "",
+            f"pairs {c['extra']} adds beyond the configured rules, by how many records share its key:",
+            "",
+            "| records sharing the key | pairs | true matches | share true |",
+            "|---|---|---|---|",
+        ]
         for b in c["added_pairs"]:
             share = "" if b["true_share"] is None else f"{100 * b['true_share']:.1f}%"
             lines.append(f"| {b['records_sharing_key']} | {b['pairs']:,} | {b['true']:,} | {share} |")

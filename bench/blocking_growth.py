@@ -25,18 +25,18 @@ def analyse(config_path: str) -> dict:
     """Per-rule pair counts of one run's identity records."""
     from pyspark.sql import functions as F  # noqa: PLC0415
 
-    from customer_identity.config import load_config  # noqa: PLC0415
-    from customer_identity.evaluation import blocked_by  # noqa: PLC0415
-    from customer_identity.io import read_delta  # noqa: PLC0415
-    from customer_identity.matching import all_present, count_comparisons  # noqa: PLC0415
-    from customer_identity.model_design import saved_blocking_rules  # noqa: PLC0415
-    from customer_identity.spark import build_session  # noqa: PLC0415
+    from customer_identity.core.catalog import Catalog  # noqa: PLC0415
+    from customer_identity.core.config import load_config  # noqa: PLC0415
+    from customer_identity.core.spark import build_session  # noqa: PLC0415
+    from customer_identity.resolution.matching import all_present, count_comparisons  # noqa: PLC0415
+    from customer_identity.resolution.model_design import saved_blocking_rules  # noqa: PLC0415
+    from customer_identity.trust.evaluation import blocked_by  # noqa: PLC0415
 
     config = load_config("local", config_path)
     spark = build_session(config)
-    rules = saved_blocking_rules(f"{config.paths.output_root}/model/splink_model.json", config.model)
+    rules = saved_blocking_rules(Catalog(config).path("model.splink"), config.model)
     columns = sorted({c for rule in rules for c in rule})
-    records = read_delta(spark, f"{config.tables.silver}/identity_records").select("record_key", *columns).localCheckpoint(eager=True)
+    records = Catalog(config).read(spark, "silver.identity_records").select("record_key", *columns).localCheckpoint(eager=True)
     n = records.count()
     counts = count_comparisons(records, rules)
     rows = []
@@ -98,7 +98,11 @@ def main() -> int:
         "projected_scored": sum(g["projected_added"] or 0 for g in growth.values()),
     }
     print(json.dumps(result, indent=2))
-    header = "| rule | " + " | ".join(f"{s['identity_records']:,}: added (largest block)" for s in sizes) + " | exponent | projected at {:,.0f} |".format(args.project)
+    header = (
+        "| rule | "
+        + " | ".join(f"{s['identity_records']:,}: added (largest block)" for s in sizes)
+        + " | exponent | projected at {:,.0f} |".format(args.project)
+    )
     lines = [header, "|" + "---|" * (len(sizes) + 3)]
     for i, rule in enumerate(sizes[0]["rules"]):
         cells = " | ".join(f"{s['rules'][i]['added']:,} ({s['rules'][i]['largest_block']})" for s in sizes)

@@ -86,7 +86,7 @@ def main() -> int:
         evaluation = _rows(gold / "evaluation", "evaluated_at")[-1]
         true = evaluation["true_customers"]
         ceiling = evaluation.get("ceiling_customers")
-        for r, kind in zip(_rows(gold / "count_interval", "assessed_at")[-len(kinds):], kinds, strict=True):
+        for r, kind in zip(_rows(gold / "count_interval", "assessed_at")[-len(kinds) :], kinds, strict=True):
             results.append({
                 "seed": seed, "profile": args.profile, "rates": args.rates, "estimate_from": kind, "true": true,
                 "estimate": r["estimate"], "error_pct": 100 * (r["estimate"] - true) / true, "lower": r["lower"], "upper": r["upper"],
@@ -115,7 +115,11 @@ def main() -> int:
         worst = max(abs(r["error_pct"]) for r in sel)
         print(f"{kind}: truth covered in {sum(r['covered'] for r in sel)} of {len(sel)}; largest |error| {worst:.2f}%; "
               f"widest interval {max(r['width_pct'] for r in sel):.1f}%; golden table largest |error| {max(abs(r['golden_error_pct']) for r in sel):.2f}%")  # fmt: skip
-        decided = [(r["ceiling_customers"] - r["true"]) / (r["golden_count"] - r["true"]) for r in sel if r["ceiling_customers"] is not None and r["golden_count"] != r["true"]]
+        decided = [
+            (r["ceiling_customers"] - r["true"]) / (r["golden_count"] - r["true"])
+            for r in sel
+            if r["ceiling_customers"] is not None and r["golden_count"] != r["true"]
+        ]
         if decided:
             print(f"  share of the golden table's error that blocking decides (ceiling error / golden error): {', '.join(f'{d:.0%}' for d in decided)}")
     out = Path(args.root) / f"count_estimate_{args.profile}_{args.rates}.json"

@@ -58,10 +58,10 @@ def main() -> int:
     if not (staged_root / "sources/truth/records").exists():
         figures["generate_seconds"] = _job("jobs.generate_sources", staged)
 
-    from customer_identity.config import load_config  # noqa: PLC0415
-    from customer_identity.io import read_delta  # noqa: PLC0415
-    from customer_identity.resolution import ResolvePaths  # noqa: PLC0415
-    from customer_identity.spark import build_session  # noqa: PLC0415
+    from customer_identity.core.config import load_config  # noqa: PLC0415
+    from customer_identity.core.io import read_delta  # noqa: PLC0415
+    from customer_identity.core.spark import build_session  # noqa: PLC0415
+    from customer_identity.resolution.stage import ResolvePaths  # noqa: PLC0415
     from customer_identity.synthetic.daily import release_days  # noqa: PLC0415
 
     staged_cfg, live_cfg = load_config("local", str(staged)), load_config("local", str(live))

@@ -32,7 +32,9 @@ def main() -> int:
         started = time.monotonic()
         proc = subprocess.run(
             [sys.executable, "-m", "jobs.resolve", "--env", "local", "--config", overlay, "--model", args.model, "--log-level", "WARNING"],
-            capture_output=True, text=True, check=False,  # a failed run is reported, not raised
+            capture_output=True,
+            text=True,
+            check=False,  # a failed run is reported, not raised
         )
         elapsed = time.monotonic() - started
         stages = next((line for line in proc.stdout.splitlines() if line.startswith("stage seconds")), "")

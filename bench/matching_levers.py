@@ -38,10 +38,10 @@ def measure(config_path: str, variant: str) -> dict:
     from pyspark.sql import functions as F  # noqa: PLC0415
     from splink import Linker, SparkAPI  # noqa: PLC0415
 
-    from customer_identity import matching  # noqa: PLC0415
-    from customer_identity.config import load_config  # noqa: PLC0415
-    from customer_identity.io import read_delta  # noqa: PLC0415
-    from customer_identity.spark import build_session  # noqa: PLC0415
+    from customer_identity.core.catalog import Catalog  # noqa: PLC0415
+    from customer_identity.core.config import load_config  # noqa: PLC0415
+    from customer_identity.core.spark import build_session  # noqa: PLC0415
+    from customer_identity.resolution import matching  # noqa: PLC0415
 
     config = load_config("local", config_path)
     spark = build_session(config)
@@ -50,7 +50,7 @@ def measure(config_path: str, variant: str) -> dict:
         model = dataclasses.replace(model, u_num_chunks=10)
     if variant == "codegen_on":
         model = dataclasses.replace(model, wholestage_codegen=True)
-    records = read_delta(spark, f"{config.tables.silver}/identity_records").localCheckpoint(eager=True)
+    records = Catalog(config).read(spark, "silver.identity_records").localCheckpoint(eager=True)
     sources = sorted(r[0] for r in records.select("source_system").distinct().collect())
     by_source = {s: records.filter(F.col("source_system") == s) for s in sources}
     status = spark.sparkContext._jsc.sc().statusStore()
@@ -81,7 +81,9 @@ def measure(config_path: str, variant: str) -> dict:
                 step(
                     "em_" + "+".join(rule),
                     lambda rule=rule: linker.training.estimate_parameters_using_expectation_maximisation(
-                        matching._block_on(rule), record_sample_proportion=model.em_record_sample_proportion, estimate_without_term_frequencies=variant == "em_without_tf"
+                        matching._block_on(rule),
+                        record_sample_proportion=model.em_record_sample_proportion,
+                        estimate_without_term_frequencies=variant == "em_without_tf",
                     ),
                 )
             except ValueError:
@@ -89,7 +91,7 @@ def measure(config_path: str, variant: str) -> dict:
         os.makedirs(os.path.dirname(model_path), exist_ok=True)
         linker.misc.save_model_to_json(model_path, overwrite=True)
         for column in matching.tf_columns(model_path):
-            linker.table_management.compute_tf_table(column).as_spark_dataframe().write.mode("overwrite").parquet(f"{matching.tf_dir(model_path)}/{column}")
+            linker.table_management.compute_tf_table(column).as_spark_dataframe().write.mode("overwrite").parquet(matching.tf_path(model_path, column))
     if variant == "lean_predict":
         keep = matching._explainable_settings
         matching._explainable_settings = lambda p: {**keep(p), "retain_matching_columns": False, "retain_intermediate_calculation_columns": False}

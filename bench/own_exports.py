@@ -66,7 +66,7 @@ def run_product(example: str, data: Path, out: Path) -> dict:
     seconds = time.monotonic() - t0
     script = (
         "import sys, json\n"
-        "from customer_identity.config import load_config\nfrom customer_identity.spark import build_session\nfrom customer_identity.io import read_delta\n"
+        "from customer_identity.core.config import load_config\nfrom customer_identity.core.spark import build_session\nfrom customer_identity.core.io import read_delta\n"
         "c = load_config('local', sys.argv[1]); s = build_session(c)\n"
         "x = read_delta(s, f'{c.tables.gold}/customer_crosswalk').select('record_key', 'customer_id').toPandas()\n"
         "x.to_csv(sys.argv[2], index=False)\n"
@@ -109,7 +109,12 @@ def run_splink_duckdb(sources: list[str], data: Path) -> dict:
             cl.ExactMatch("state"),
             cl.ExactMatch("zipcode"),
         ],
-        blocking_rules_to_generate_predictions=[block_on("first_name"), block_on("surname"), block_on("date_of_birth"), block_on("street_number", "street_name")],
+        blocking_rules_to_generate_predictions=[
+            block_on("first_name"),
+            block_on("surname"),
+            block_on("date_of_birth"),
+            block_on("street_number", "street_name"),
+        ],
     )
     records = db_api.register(pd.concat(frames, ignore_index=True))
     linker = Linker(records, settings)
@@ -153,17 +158,24 @@ def main(argv: list[str] | None = None) -> int:
                     results.append({"example": args.example, "seed": seed, "rows": rows, "engine": engine, "failed": f"{type(exc).__name__}: {exc}"})
                     print(json.dumps(results[-1]))
                     continue
-            results.append({"example": args.example, "seed": seed, "rows": rows, "engine": engine, "seconds": got["seconds"], **pairwise(got["clusters"], truth)})
+            results.append(
+                {"example": args.example, "seed": seed, "rows": rows, "engine": engine, "seconds": got["seconds"], **pairwise(got["clusters"], truth)}
+            )
             print(json.dumps(results[-1]))
     doc = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}", "results": results}
     work.mkdir(parents=True, exist_ok=True)
     (work / "own_exports.json").write_text(json.dumps(doc, indent=2))
-    lines = ["| example | seed | engine | precision | recall | F1 | customers | true people | count error | seconds |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| example | seed | engine | precision | recall | F1 | customers | true people | count error | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         if "failed" in r:
             lines.append(f"| {r['example']} | {r['seed']} | {r['engine']} | failed: {r['failed']} | | | | | | |")
             continue
-        lines.append(f"| {r['example']} | {r['seed']} | {r['engine']} | {r['precision']} | {r['recall']} | {r['f1']} | {r['customers']:,} | {r['true_people']:,} | {r['count_error_pct']:+.2f}% | {r['seconds']} |")
+        lines.append(
+            f"| {r['example']} | {r['seed']} | {r['engine']} | {r['precision']} | {r['recall']} | {r['f1']} | {r['customers']:,} | {r['true_people']:,} | {r['count_error_pct']:+.2f}% | {r['seconds']} |"
+        )
     (work / "own_exports.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -95,8 +95,8 @@ def splink_baseline(engine: str, overlay: str, out: str) -> None:
     import splink.comparison_library  # noqa: F401,PLC0415  (loads Splink before the timers)
     from splink import DuckDBAPI, Linker, SparkAPI, block_on  # noqa: PLC0415
 
-    from customer_identity.config import load_config  # noqa: PLC0415
-    from customer_identity.matching import build_settings, effective_recall  # noqa: PLC0415
+    from customer_identity.core.config import load_config  # noqa: PLC0415
+    from customer_identity.resolution.matching import build_settings, effective_recall  # noqa: PLC0415
 
     config = load_config("local", overlay)
     model = config.model
@@ -106,7 +106,7 @@ def splink_baseline(engine: str, overlay: str, out: str) -> None:
     if engine == "splink_spark":
         from pyspark.sql import SparkSession  # noqa: PLC0415
 
-        from customer_identity.spark import splink_jar  # noqa: PLC0415
+        from customer_identity.core.spark import splink_jar  # noqa: PLC0415
 
         spark = SparkSession.builder.master("local[2]").config("spark.jars", splink_jar()).config("spark.driver.memory", "8g").getOrCreate()
         spark.sparkContext.setCheckpointDir(f"{config.paths.output_root}/_bench_checkpoints")
@@ -215,25 +215,25 @@ def main() -> int:
 
 
 def _last_metrics(overlay: Path) -> dict:
-    from customer_identity.config import load_config  # noqa: PLC0415
-    from customer_identity.io import read_delta  # noqa: PLC0415
-    from customer_identity.spark import build_session  # noqa: PLC0415
+    from customer_identity.core.catalog import Catalog  # noqa: PLC0415
+    from customer_identity.core.config import load_config  # noqa: PLC0415
+    from customer_identity.core.spark import build_session  # noqa: PLC0415
 
     config = load_config("local", str(overlay))
     spark = build_session(config)
-    last = read_delta(spark, f"{config.paths.output_root}/meta/run_metrics").orderBy("finished_at").collect()[-1]
+    last = Catalog(config).read(spark, "meta.run_metrics").orderBy("finished_at").collect()[-1]
     return {"identity_records": last.identity_records, "stage_seconds": dict(last.stage_seconds), "pairs_kept": last.pairs_kept, "customers": last.customers}
 
 
 def _export_records(overlay: Path) -> None:
     """The identity records of (a) as plain parquet, the baselines' input."""
-    from customer_identity.config import load_config  # noqa: PLC0415
-    from customer_identity.io import read_delta  # noqa: PLC0415
-    from customer_identity.spark import build_session  # noqa: PLC0415
+    from customer_identity.core.catalog import Catalog  # noqa: PLC0415
+    from customer_identity.core.config import load_config  # noqa: PLC0415
+    from customer_identity.core.spark import build_session  # noqa: PLC0415
 
     config = load_config("local", str(overlay))
     spark = build_session(config)
-    read_delta(spark, f"{config.tables.silver}/identity_records").write.mode("overwrite").parquet(f"{config.tables.silver}/identity_records_parquet")
+    Catalog(config).read(spark, "silver.identity_records").write.mode("overwrite").parquet(f"{config.tables.silver}/identity_records_parquet")
 
 
 def _markdown(results: dict) -> str:

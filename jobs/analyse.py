@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import sys
 
-from customer_identity.analysis import run_analysis
-from customer_identity.cli import base_parser, run
-from customer_identity.config import load_config
-from customer_identity.spark import build_session
+from customer_identity.analytics.stage import run_analysis
+from customer_identity.core.cli import base_parser, run
+from customer_identity.core.config import load_config
+from customer_identity.core.spark import build_session
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,8 @@
 """Generate the synthetic Ebuy sources (platform, CRM, transactions) with ground truth.
 
-    python -m jobs.generate_sources --env local --profile small
-    python -m jobs.generate_sources --env local --profile small --rates stress   # harsher than real life
-    spark-submit jobs/generate_sources.py --env emr --profile large
+python -m jobs.generate_sources --env local --profile small
+python -m jobs.generate_sources --env local --profile small --rates stress   # harsher than real life
+spark-submit jobs/generate_sources.py --env emr --profile large
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ import logging
 import sys
 import time
 
-from customer_identity.cli import base_parser, run
-from customer_identity.config import PROFILES, load_config
-from customer_identity.io import write_generated
-from customer_identity.spark import build_session
-from customer_identity.synthetic import generate
+from customer_identity.core.cli import base_parser, run
+from customer_identity.core.config import PROFILES, load_config
+from customer_identity.core.spark import build_session
+from customer_identity.synthetic.stage import generate_sources
 
 log = logging.getLogger("jobs.generate_sources")
 
@@ -34,14 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         gen = config.generator
         files = args.files or (1 if gen.profile in ("tiny", "small") else 8)
-        generated = generate(spark, gen)
-        paths = write_generated(generated, config, files_per_source=files)
-        counts = {
-            "platform": spark.read.option("header", "true").csv(paths["platform"]).count(),
-            "crm": spark.read.text(paths["crm"]).count(),
-            "transactions": spark.read.option("header", "true").csv(paths["transactions"]).count(),
-            "people": spark.read.parquet(paths["truth_people"]).count(),
-        }
+        paths, counts = generate_sources(spark, config, files)
         elapsed = time.monotonic() - started
         print(f"generated profile={gen.profile} seed={gen.seed} rates={gen.rate_preset} in {elapsed:.1f}s")
         for name, n in counts.items():

@@ -13,10 +13,10 @@ import importlib
 import sys
 import time
 
-from customer_identity.cli import base_parser, configure_logging
-from customer_identity.config import load_config
-from customer_identity.io import truth_exists
-from customer_identity.spark import build_session
+from customer_identity.core.catalog import Catalog
+from customer_identity.core.cli import base_parser, configure_logging
+from customer_identity.core.config import load_config
+from customer_identity.core.spark import build_session
 
 # stage name -> job module, in run order
 STAGES = {
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _has_ground_truth(args) -> bool:
     config = load_config(args.env, args.config)
-    return truth_exists(build_session(config), config)
+    return Catalog(config).has_truth(build_session(config))
 
 
 if __name__ == "__main__":

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import sys
 
-from customer_identity.cli import base_parser, run
-from customer_identity.config import load_config
-from customer_identity.errors import RowCountMismatch
-from customer_identity.io import delta_exists, read_delta, write_delta
-from customer_identity.pseudonymise import PERSONAL_COLUMNS, key_from_environment, pseudonymise
-from customer_identity.spark import build_session
+from customer_identity.analytics.pseudonymise import key_from_environment
+from customer_identity.analytics.stage import write_pseudonymised
+from customer_identity.core.cli import base_parser, run
+from customer_identity.core.config import load_config
+from customer_identity.core.spark import build_session
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,18 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     def body(args) -> int:
         config = load_config(args.env, args.config)
         key = key_from_environment(args.key_env)  # before Spark starts
-        spark = build_session(config)
-        out = f"{config.paths.output_root}/gold_pseudonymised"
-        for table in PERSONAL_COLUMNS:
-            path = f"{config.tables.gold}/{table}"
-            if table == "customer_features" and not delta_exists(spark, path):
-                continue
-            source = read_delta(spark, path, what=f"gold.{table}")
-            write_delta(pseudonymise(source, table, key), f"{out}/{table}")
-            n_in, n_out = source.count(), read_delta(spark, f"{out}/{table}").count()
-            if n_in != n_out:
-                raise RowCountMismatch(f"gold_pseudonymised.{table}: {n_out:,} rows written for {n_in:,} read")
-            print(f"{table}: {n_out:,} rows -> {out}/{table}")
+        for table, n in write_pseudonymised(build_session(config), config, key).items():
+            print(f"{table}: {n:,} rows -> {config.paths.output_root}/gold_pseudonymised/{table}")
         return 0
 
     return run(body, parser, argv)

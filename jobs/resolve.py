@@ -17,12 +17,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from customer_identity.cli import base_parser, run
-from customer_identity.config import ConfigError, load_config
-from customer_identity.matching import build_comparison_list
-from customer_identity.monitoring import DriftDetected
-from customer_identity.resolution import run_resolve
-from customer_identity.spark import build_session
+from customer_identity.core.cli import base_parser, run
+from customer_identity.core.config import ConfigError, load_config
+from customer_identity.core.monitoring import DriftDetected
+from customer_identity.core.spark import build_session
+from customer_identity.resolution.matching import build_comparison_list
+from customer_identity.resolution.stage import run_resolve
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {combo:<24}{n:>10,}")
         changes = ", ".join(f"{k} {v:,}" for k, v in sorted(result.id_changes.items())) or "none"
         print(f"customer id changes (gold.customer_id_history): {changes}")
-        print(f"comparisons (blocking upper bound): {result.comparisons_upper_bound:,}; pairs kept: {result.pairs_scored_kept:,}; accepted: {result.pairs_accepted:,}")
+        print(
+            f"comparisons (blocking upper bound): {result.comparisons_upper_bound:,}; pairs kept: {result.pairs_scored_kept:,}; accepted: {result.pairs_accepted:,}"
+        )
         print("stage seconds: " + ", ".join(f"{k} {v}" for k, v in result.stage_seconds.items()))
         print(f"model: {result.model_path}")
         for line in result.model_design:

@@ -41,12 +41,13 @@ import os
 
 from pyspark.sql import functions as F
 
-from customer_identity.config import load_config
-from customer_identity.io import delta_exists, read_delta
-from customer_identity.spark import build_session
+from customer_identity.core.catalog import Catalog
+from customer_identity.core.config import load_config
+from customer_identity.core.spark import build_session
 
 config = load_config(os.environ.get("EBUY_ENV", "local"), os.environ.get("EBUY_CONFIG") or None)
 spark = build_session(config)
+catalog = Catalog(config)
 print("sources:", ", ".join(f"{name} ({s.format})" for name, s in config.sources.items()))
 
 # %% [markdown]
@@ -55,12 +56,12 @@ print("sources:", ", ".join(f"{name} ({s.format})" for name, s in config.sources
 # Rows accepted into bronze per source, and rows quarantined by the source contracts.
 
 # %%
-bronze = {name: read_delta(spark, config.bronze_path(name), what=f"bronze.{name}") for name in config.sources}
+bronze = {name: catalog.read(spark, "bronze.source", source=name) for name in config.sources}
 sizes = {name: df.count() for name, df in bronze.items()}
 print({name: f"{n:,}" for name, n in sizes.items()})
 assert all(n > 0 for n in sizes.values()), "every source should have accepted rows"
-if delta_exists(spark, config.tables.quarantine):
-    read_delta(spark, config.tables.quarantine).groupBy("source_system", "reason").count().orderBy("source_system", "reason").show(truncate=False)
+if catalog.exists(spark, "quarantine"):
+    catalog.read(spark, "quarantine").groupBy("source_system", "reason").count().orderBy("source_system", "reason").show(truncate=False)
 
 # %%
 for name, df in bronze.items():
@@ -84,7 +85,9 @@ for name, source in config.sources.items():
 # %%
 tx = bronze["transactions"]
 per_session = tx.groupBy("session_id").agg(F.count(F.lit(1)).alias("items"), F.sum("price").alias("value"))
-per_session.select(F.avg("items").alias("items_per_order"), F.expr("percentile_approx(value, array(0.25, 0.5, 0.75))").alias("order_value_quartiles")).show(truncate=False)
+per_session.select(F.avg("items").alias("items_per_order"), F.expr("percentile_approx(value, array(0.25, 0.5, 0.75))").alias("order_value_quartiles")).show(
+    truncate=False
+)
 tx.select(F.expr("percentile_approx(price, array(0.1, 0.5, 0.9))").alias("price_p10_p50_p90")).show(truncate=False)
 tx.groupBy(F.to_date("event_time").alias("day")).count().orderBy("day").show(40)
 tx.groupBy(F.split("category_code", r"\.").getItem(0).alias("category")).agg(F.count(F.lit(1)).alias("items")).orderBy(F.desc("items")).show()

@@ -24,17 +24,15 @@ import os
 
 from pyspark.sql import functions as F
 
-from customer_identity import standardise
-from customer_identity.analysis import AnalysisPaths
-from customer_identity.config import load_config
-from customer_identity.io import read_delta
-from customer_identity.model_design import load_design
-from customer_identity.resolution import ResolvePaths
-from customer_identity.spark import build_session
+from customer_identity.core.catalog import Catalog
+from customer_identity.core.config import load_config
+from customer_identity.core.spark import build_session
+from customer_identity.resolution import standardise
+from customer_identity.resolution.model_design import load_design
 
 config = load_config(os.environ.get("EBUY_ENV", "local"), os.environ.get("EBUY_CONFIG") or None)
 spark = build_session(config)
-paths, apaths = ResolvePaths.from_config(config), AnalysisPaths.from_config(config)
+catalog = Catalog(config)
 
 # %% [markdown]
 # ## Data preparation
@@ -52,7 +50,8 @@ examples = spark.createDataFrame(
 first, last = standardise.split_full_name(F.col("full_name"))
 examples.select(
     standardise.standardise_name(F.col("name")).alias("name_std"),
-    first.alias("split_first"), last.alias("split_surname"),
+    first.alias("split_first"),
+    last.alias("split_surname"),
     standardise.standardise_email(F.col("email")).alias("email_std"),
     standardise.standardise_phone(F.col("phone")).alias("phone_e164"),
     standardise.standardise_postcode(F.col("postcode")).alias("postcode_std"),
@@ -64,7 +63,7 @@ examples.select(
 # rows with the same standardised name and postcode collapse into one record).
 
 # %%
-records = read_delta(spark, paths.identity_records, what="silver.identity_records")
+records = catalog.read(spark, "silver.identity_records")
 by_source = {r.source_system: r["count"] for r in records.groupBy("source_system").count().collect()}
 print({k: f"{v:,}" for k, v in sorted(by_source.items())})
 coverage = records.groupBy("source_system").agg(
@@ -74,13 +73,13 @@ coverage.show()
 
 # %% [markdown]
 # ## Modelling: the matching model
-# The model is derived from a profile of the identity records (`customer_identity.model_design`):
+# The model is derived from a profile of the identity records (`customer_identity.resolution.model_design`):
 # a comparison per populated attribute, blocking rules on different attributes counted
 # against a cap, EM rules that estimate every comparison. `conf/model.yaml` can pin any part.
 # The design and the profile figures that chose it are saved beside the model.
 
 # %%
-design = load_design(paths.model)
+design = load_design(catalog.path("model.splink"))
 print("comparisons:", [c["comparison"] for c in design["comparisons"]])
 for rc in design["blocking_counts"]:
     print(rc)
@@ -91,7 +90,7 @@ print("match threshold:", config.model.match_threshold)
 # The trained model: the match weight each comparison level contributes (log2 of m/u).
 
 # %%
-model = json.loads(open(paths.model).read())
+model = json.loads(catalog.read_text("model.splink"))
 for comparison in model["comparisons"]:
     levels = [(lv.get("label_for_charts"), lv.get("m_probability"), lv.get("u_probability")) for lv in comparison["comparison_levels"]]
     print(comparison.get("output_column_name"))
@@ -101,7 +100,7 @@ for comparison in model["comparisons"]:
 print("probability two random records match:", model.get("probability_two_random_records_match"))
 
 # %%
-pairs = read_delta(spark, paths.match_pairs)
+pairs = catalog.read(spark, "silver.match_pairs")
 pairs.select(F.floor("match_weight").alias("weight")).groupBy("weight").count().orderBy("weight").show(40)
 
 # %% [markdown]
@@ -110,6 +109,6 @@ pairs.select(F.floor("match_weight").alias("weight")).groupBy("weight").count().
 # association rules (FP-Growth over orders) and a random forest of repeat purchase.
 
 # %%
-read_delta(spark, apaths.segment_profiles).select("segment", "name", "customers", "spend_share").orderBy("segment").show(truncate=False)
-read_delta(spark, apaths.association_rules).orderBy(F.desc("lift")).show(5, truncate=False)
-read_delta(spark, apaths.purchase_drivers).orderBy(F.desc("importance")).show(truncate=False)
+catalog.read(spark, "gold.segment_profiles").select("segment", "name", "customers", "spend_share").orderBy("segment").show(truncate=False)
+catalog.read(spark, "gold.association_rules").orderBy(F.desc("lift")).show(5, truncate=False)
+catalog.read(spark, "gold.purchase_drivers").orderBy(F.desc("importance")).show(truncate=False)

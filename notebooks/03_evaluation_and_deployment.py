@@ -23,16 +23,13 @@ import os
 
 from pyspark.sql import functions as F
 
-from customer_identity.analysis import AnalysisPaths
-from customer_identity.config import load_config
-from customer_identity.io import delta_exists, read_delta
-from customer_identity.resolution import ResolvePaths
-from customer_identity.spark import build_session
+from customer_identity.core.catalog import Catalog
+from customer_identity.core.config import load_config
+from customer_identity.core.spark import build_session
 
 config = load_config(os.environ.get("EBUY_ENV", "local"), os.environ.get("EBUY_CONFIG") or None)
 spark = build_session(config)
-paths, apaths = ResolvePaths.from_config(config), AnalysisPaths.from_config(config)
-gold = config.tables.gold
+catalog = Catalog(config)
 
 # %% [markdown]
 # ## Evaluation
@@ -40,11 +37,11 @@ gold = config.tables.gold
 # Resolved customers against the naive count (every record a customer).
 
 # %%
-counts = read_delta(spark, paths.customer_counts).orderBy(F.desc("computed_at")).first()
+counts = catalog.read(spark, "gold.customer_counts").orderBy(F.desc("computed_at")).first()
 print(f"resolved customers {counts.customers:,}; naive count {counts.naive_count:,} ({(counts.naive_count - counts.customers) / counts.customers:+.1%})")
 print("customers by source combination:", dict(sorted(counts.by_source_combination.items(), key=lambda kv: -kv[1])))
-if delta_exists(spark, f"{gold}/count_interval"):
-    read_delta(spark, f"{gold}/count_interval").orderBy(F.desc("assessed_at")).select("estimate", "lower", "upper", "level", "golden_count", "draws").show(1)
+if catalog.exists(spark, "gold.count_interval"):
+    catalog.read(spark, "gold.count_interval").orderBy(F.desc("assessed_at")).select("estimate", "lower", "upper", "level", "golden_count", "draws").show(1)
 
 # %% [markdown]
 # ### Accuracy against ground truth
@@ -52,8 +49,8 @@ if delta_exists(spark, f"{gold}/count_interval"):
 # many look-alike pairs (family, twins, common names) were wrongly merged.
 
 # %%
-if delta_exists(spark, f"{gold}/evaluation"):
-    ev = read_delta(spark, f"{gold}/evaluation").orderBy(F.desc("evaluated_at")).first()
+if catalog.exists(spark, "gold.evaluation"):
+    ev = catalog.read(spark, "gold.evaluation").orderBy(F.desc("evaluated_at")).first()
     print(f"count error {ev.count_error_pct:+.2f}% (objective: within 0.5%)")
     print(f"pairwise precision {ev.pairwise_precision:.4f} recall {ev.pairwise_recall:.4f} F1 {ev.pairwise_f1:.4f} (objective: F1 >= 0.99)")
     print(f"look-alike pairs merged {ev.hard_negatives_merged_pct:.2f}%")
@@ -65,17 +62,17 @@ else:
 # The threshold sweep and, with ground truth, which corruptions the model misses most.
 
 # %%
-if delta_exists(spark, f"{gold}/threshold_sweep"):
-    read_delta(spark, f"{gold}/threshold_sweep").orderBy("threshold").select("threshold", "customers", "precision", "recall", "f1").show()
-if delta_exists(spark, f"{gold}/error_analysis"):
-    read_delta(spark, f"{gold}/error_analysis").orderBy(F.desc("error_rate")).show(10, truncate=False)
+if catalog.exists(spark, "gold.threshold_sweep"):
+    catalog.read(spark, "gold.threshold_sweep").orderBy("threshold").select("threshold", "customers", "precision", "recall", "f1").show()
+if catalog.exists(spark, "gold.error_analysis"):
+    catalog.read(spark, "gold.error_analysis").orderBy(F.desc("error_rate")).show(10, truncate=False)
 
 # %% [markdown]
 # ### The business answers
 # As written by the latest `jobs.analyse` run, with the report that carries the charts.
 
 # %%
-latest = read_delta(spark, apaths.analysis_runs).orderBy(F.desc("analysed_at")).first()
+latest = catalog.read(spark, "gold.analysis_runs").orderBy(F.desc("analysed_at")).first()
 for key in sorted(k for k in latest.asDict() if k.startswith("answer_")):
     print("-", latest[key])
 print("report:", latest.report_path)
@@ -89,5 +86,5 @@ print("report:", latest.report_path)
 # (customers per run), `evaluation`/`threshold_sweep` (match quality) and `analysis_runs`.
 
 # %%
-if delta_exists(spark, f"{config.paths.output_root}/meta/ingestion_log"):
-    read_delta(spark, f"{config.paths.output_root}/meta/ingestion_log").orderBy(F.desc("ingested_at")).show(6, truncate=False)
+if catalog.exists(spark, "meta.ingestion_log"):
+    catalog.read(spark, "meta.ingestion_log").orderBy(F.desc("ingested_at")).show(6, truncate=False)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from customer_identity.config import load_config
-from customer_identity.spark import build_session
+from customer_identity.core.config import load_config
+from customer_identity.core.spark import build_session
 from jobs import analyse, evaluate, generate_sources, ingest, resolve
 
 

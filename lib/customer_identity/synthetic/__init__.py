@@ -10,7 +10,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from customer_identity.config import GeneratorConfig
+from customer_identity.core.config import GeneratorConfig
 from customer_identity.synthetic.population import people as make_people
 from customer_identity.synthetic.randomness import uniform
 from customer_identity.synthetic.sources import (
@@ -108,17 +108,16 @@ def generate(spark: SparkSession, gen: GeneratorConfig) -> Generated:
             "onboarded_on",
             "channel",
             F.concat(F.lit("AG"), F.lpad((F.pmod("rk", 40) + 1).cast("string"), 3, "0")).alias("agent_id"),
-        ).withField("city", F.col("town")).dropFields("town")
+        )
+        .withField("city", F.col("town"))
+        .dropFields("town")
     )
     crm_out = crm.withColumn("bad_kind", F.when(crm_bad, F.lit("malformed"))).withColumn("json", crm_json)
-    crm_out = crm_out.withColumn(
-        "value", F.when(F.col("bad_kind").isNotNull(), F.expr("substring(json, 1, length(json) - 12)")).otherwise(F.col("json"))
-    )
+    crm_out = crm_out.withColumn("value", F.when(F.col("bad_kind").isNotNull(), F.expr("substring(json, 1, length(json) - 12)")).otherwise(F.col("json")))
 
-    truth_records = (
-        platform.select(F.lit("platform").alias("source_system"), F.col("account_id").alias("source_record_id"), "person_id", "corruptions", "bad_kind")
-        .unionByName(crm_out.select(F.lit("crm").alias("source_system"), F.col("crm_ref").alias("source_record_id"), "person_id", "corruptions", "bad_kind"))
-    )
+    truth_records = platform.select(
+        F.lit("platform").alias("source_system"), F.col("account_id").alias("source_record_id"), "person_id", "corruptions", "bad_kind"
+    ).unionByName(crm_out.select(F.lit("crm").alias("source_system"), F.col("crm_ref").alias("source_record_id"), "person_id", "corruptions", "bad_kind"))
     bad_rows = (  # rows ingestion must quarantine (bad fields are not among them)
         truth_records.filter(F.col("bad_kind").isNotNull() & ~F.col("bad_kind").startswith("field:"))
         .select("source_system", F.col("bad_kind").alias("reason"))

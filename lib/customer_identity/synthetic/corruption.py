@@ -49,20 +49,12 @@ def case_noise(value: Column, u: Column) -> Column:
 
 
 def whitespace_noise(value: Column, u: Column) -> Column:
-    return (
-        F.when(u < 0.4, F.concat(F.lit(" "), value, F.lit("  ")))
-        .when(u < 0.7, F.regexp_replace(value, " ", "  "))
-        .otherwise(F.concat(value, F.lit(" ")))
-    )
+    return F.when(u < 0.4, F.concat(F.lit(" "), value, F.lit("  "))).when(u < 0.7, F.regexp_replace(value, " ", "  ")).otherwise(F.concat(value, F.lit(" ")))
 
 
 def postcode_format(postcode: Column, u: Column) -> Column:
     """The same postcode written differently: no space, lower case, extra spaces."""
-    return (
-        F.when(u < 0.45, F.regexp_replace(postcode, " ", ""))
-        .when(u < 0.8, F.lower(postcode))
-        .otherwise(F.regexp_replace(postcode, " ", "  "))
-    )
+    return F.when(u < 0.45, F.regexp_replace(postcode, " ", "")).when(u < 0.8, F.lower(postcode)).otherwise(F.regexp_replace(postcode, " ", "  "))
 
 
 def postcode_error(postcode: Column, u_pos: Column, u_char: Column) -> Column:

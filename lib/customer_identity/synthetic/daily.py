@@ -15,8 +15,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from customer_identity.bronze import typed_column
-from customer_identity.config import Config, SourceConfig
+from customer_identity.core.config import Config, SourceConfig
+from customer_identity.ingestion.contracts import typed_column
 
 
 def _day(value: Column, source: SourceConfig) -> Column:

@@ -85,9 +85,7 @@ def households(spark: SparkSession, n_people: int, seed: int, rates: dict[str, f
 def people(spark: SparkSession, n_people: int, seed: int, rates: dict[str, float], ref_date: str) -> DataFrame:
     """The true population: one row per person with true name, date of birth, contacts, moves."""
     hh = households(spark, n_people, seed, rates)
-    p = hh.withColumn("member", F.explode(F.sequence(F.lit(1), F.col("size")))).withColumn(
-        "person_id", F.col("household_id") * 10 + F.col("member")
-    )
+    p = hh.withColumn("member", F.explode(F.sequence(F.lit(1), F.col("size")))).withColumn("person_id", F.col("household_id") * 10 + F.col("member"))
     key = "person_id"
     sex = F.when(F.col("member") == 2, F.lit("F")).when(uniform(seed, "p:sex", key) < 0.5, "F").otherwise("M")
     p = p.withColumn("sex", sex)
@@ -98,12 +96,9 @@ def people(spark: SparkSession, n_people: int, seed: int, rates: dict[str, float
         names, weights = fnames[s]
         p = pick_weighted(p, weighted_table(spark, names, weights, f"fn_{s}"), uniform(seed, f"p:first:{s}", key), f"fn_{s}")
     p = p.withColumn("first_name", F.when(F.col("sex") == "F", F.col("fn_F")).otherwise(F.col("fn_M"))).drop("fn_F", "fn_M")
-    p = (
-        p.withColumn("_rank", F.row_number().over(_household_first_name_window()))
-        .withColumn(
-            "first_name",
-            F.when(F.col("_rank") > 1, F.concat(F.col("first_name"), F.lit("_dup"))).otherwise(F.col("first_name")),
-        )
+    p = p.withColumn("_rank", F.row_number().over(_household_first_name_window())).withColumn(
+        "first_name",
+        F.when(F.col("_rank") > 1, F.concat(F.col("first_name"), F.lit("_dup"))).otherwise(F.col("first_name")),
     )
     # a duplicate first name inside a household is redrawn from the top names by member number
     alt_f = F.element_at(F.array(*[F.lit(n) for n in fnames["F"][0][:40]]), (F.col("member") * 7 + F.pmod(F.col("household_id"), 5) + 1).cast("int"))

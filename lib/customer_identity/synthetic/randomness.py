@@ -73,8 +73,4 @@ def weighted_table(spark: SparkSession, values: list[str], weights: list[float],
 def pick_weighted(df: DataFrame, table: DataFrame, u: Column, name: str) -> DataFrame:
     """Add column ``name`` drawn from ``table`` (made by :func:`weighted_table`) using draw ``u``."""
     bucket = f"{name}_bucket"
-    return (
-        df.withColumn(bucket, F.least(F.floor(u * BUCKETS), F.lit(BUCKETS - 1)).cast("int"))
-        .join(F.broadcast(table), bucket, "left")
-        .drop(bucket)
-    )
+    return df.withColumn(bucket, F.least(F.floor(u * BUCKETS), F.lit(BUCKETS - 1)).cast("int")).join(F.broadcast(table), bucket, "left").drop(bucket)

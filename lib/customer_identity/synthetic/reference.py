@@ -64,7 +64,18 @@ def nickname_pairs() -> list[tuple[str, str]]:
 STREET_SUFFIXES = ["Road", "Street", "Lane", "Avenue", "Close", "Drive", "Way", "Gardens", "Crescent", "Court", "Place", "Grove", "Terrace", "Hill", "Park"]
 TOWN_SUFFIXES = ["ton", "ford", "bury", "ham", "field", "ley", "worth", "by", "wick", "stead", "mouth", "bridge"]
 UNIT_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"
-EMAIL_PROVIDERS = ["gmail.com", "hotmail.co.uk", "outlook.com", "yahoo.co.uk", "btinternet.com", "icloud.com", "sky.com", "live.co.uk", "googlemail.com", "aol.com"]
+EMAIL_PROVIDERS = [
+    "gmail.com",
+    "hotmail.co.uk",
+    "outlook.com",
+    "yahoo.co.uk",
+    "btinternet.com",
+    "icloud.com",
+    "sky.com",
+    "live.co.uk",
+    "googlemail.com",
+    "aol.com",
+]
 EMAIL_PROVIDER_WEIGHTS = [34, 14, 12, 9, 8, 8, 5, 5, 3, 2]
 TITLES = {"F": ["Mrs", "Ms", "Miss", "Dr"], "M": ["Mr", "Mr", "Mr", "Dr"]}
 

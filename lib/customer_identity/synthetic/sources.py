@@ -55,9 +55,7 @@ def _nickname_table(spark: SparkSession) -> DataFrame:
 LIFE_EVENTS = ("moved", "surname_change", "alt_contact")
 
 
-def corrupt_identity(
-    df: DataFrame, spark: SparkSession, seed: int, rates: dict[str, float], key: str, salt: str, active: Column | None = None
-) -> DataFrame:
+def corrupt_identity(df: DataFrame, spark: SparkSession, seed: int, rates: dict[str, float], key: str, salt: str, active: Column | None = None) -> DataFrame:
     """Apply record-level corruptions to the true details; records which ones in ``corruptions``.
 
     ``active`` (default: every row) gates the typing corruptions; life events (a move, a
@@ -96,9 +94,11 @@ def corrupt_identity(
     df = df.withColumn(
         "first_name", F.when(c("typo") & typo_first, cx.typo(F.col("first_name"), u("tk"), u("tp"), u("tc"))).otherwise(F.col("first_name"))
     ).withColumn("surname", F.when(c("typo") & ~typo_first, cx.typo(F.col("surname"), u("tk"), u("tp"), u("tc"))).otherwise(F.col("surname")))
-    df = df.withColumn("_fn", F.col("first_name")).withColumn(
-        "first_name", F.when(c("swap_names"), F.col("surname")).otherwise(F.col("first_name"))
-    ).withColumn("surname", F.when(c("swap_names"), F.col("_fn")).otherwise(F.col("surname")))
+    df = (
+        df.withColumn("_fn", F.col("first_name"))
+        .withColumn("first_name", F.when(c("swap_names"), F.col("surname")).otherwise(F.col("first_name")))
+        .withColumn("surname", F.when(c("swap_names"), F.col("_fn")).otherwise(F.col("surname")))
+    )
     for field in ("first_name", "surname"):
         df = df.withColumn(field, F.when(c("case"), cx.case_noise(F.col(field), u(f"case{field}"))).otherwise(F.col(field)))
         df = df.withColumn(field, F.when(c("whitespace"), cx.whitespace_noise(F.col(field), u(f"ws{field}"))).otherwise(F.col(field)))
@@ -141,7 +141,12 @@ def platform_accounts(spark: SparkSession, people: DataFrame, seed: int, rates: 
     """Registered accounts (one or, rarely, two per person) with their corrupted details."""
     acc = _source_records(spark, people, seed, rates, "platform", "pl", "extra_platform_account")
     acc = _address_line(acc)
-    acc = acc.withColumn("phone_out", F.when(uniform(seed, "pl:phonefmt", "rk") < rates["phone_format"], cx.phone_format(F.col("phone"), uniform(seed, "pl:pf", "rk"))).otherwise(F.col("phone")))
+    acc = acc.withColumn(
+        "phone_out",
+        F.when(uniform(seed, "pl:phonefmt", "rk") < rates["phone_format"], cx.phone_format(F.col("phone"), uniform(seed, "pl:pf", "rk"))).otherwise(
+            F.col("phone")
+        ),
+    )
     acc = acc.withColumn("dob_given", uniform(seed, "pl:dob", "rk") < 0.55)
     acc = acc.withColumn("date_of_birth", F.when(F.col("dob_given"), F.col("date_of_birth")))
     acc = with_missing(acc, seed, rates["missing_field"], "rk", "pl", ["phone_out", "address_line1", "town", "postcode"])
@@ -154,7 +159,9 @@ def crm_records(spark: SparkSession, people: DataFrame, seed: int, rates: dict[s
     """CRM records: staff-typed full names, mixed phone formats, e-mail often absent."""
     rec = _source_records(spark, people, seed, rates, "crm", "crm", "extra_crm_record")
     u_fmt = uniform(seed, "crm:namefmt", "rk")
-    title = F.when(F.col("sex") == "F", choice(ref.TITLES["F"], uniform(seed, "crm:title", "rk"))).otherwise(choice(ref.TITLES["M"], uniform(seed, "crm:title", "rk")))
+    title = F.when(F.col("sex") == "F", choice(ref.TITLES["F"], uniform(seed, "crm:title", "rk"))).otherwise(
+        choice(ref.TITLES["M"], uniform(seed, "crm:title", "rk"))
+    )
     full = (
         F.when(u_fmt < 0.3, F.concat(F.upper(F.col("surname")), F.lit(", "), F.col("first_name")))
         .when(u_fmt < 0.45, F.concat_ws(" ", title, F.col("first_name"), F.col("surname")))
@@ -286,13 +293,19 @@ def transactions(
     n_products = products.count()
     items = items.withColumn("product_idx", F.floor(F.pow(uniform(seed, "tx:prod", "skey", "item"), 2.2) * n_products).cast("long"))
     items = items.join(F.broadcast(products), "product_idx")
-    items = items.withColumn("event_time", F.timestamp_seconds(F.unix_timestamp("start_time") + (F.col("item") - 1) * randint(seed, "tx:gap", 5, 120, "skey", "item")))
+    items = items.withColumn(
+        "event_time", F.timestamp_seconds(F.unix_timestamp("start_time") + (F.col("item") - 1) * randint(seed, "tx:gap", 5, 120, "skey", "item"))
+    )
     discount = F.when(uniform(seed, "tx:disc", "skey", "item") < 0.1, 0.9).otherwise(1.0)
     items = items.withColumn("price", F.round(F.col("price") * discount, 2))
 
     # contract breakers ingestion must quarantine
     u_bad = uniform(seed, "tx:bad", "skey", "item")
-    bad_kind = F.when(u_bad < rates["bad_row"] / 3, "bad_type:price").when(u_bad < 2 * rates["bad_row"] / 3, "missing:session_id").when(u_bad < rates["bad_row"], "bad_type:event_time")
+    bad_kind = (
+        F.when(u_bad < rates["bad_row"] / 3, "bad_type:price")
+        .when(u_bad < 2 * rates["bad_row"] / 3, "missing:session_id")
+        .when(u_bad < rates["bad_row"], "bad_type:event_time")
+    )
     items = items.withColumn("bad_kind", bad_kind)
     tx = items.select(
         F.when(F.col("bad_kind") == "bad_type:event_time", F.lit("2026-10-xx 25:61:00 UTC"))
@@ -311,5 +324,7 @@ def transactions(
         "bad_kind",
         "person_id",
     )
-    truth_sessions = sessions.select("session_id", "person_id", "channel", "n_items", F.coalesce("corruptions", F.array().cast("array<string>")).alias("corruptions"))
+    truth_sessions = sessions.select(
+        "session_id", "person_id", "channel", "n_items", F.coalesce("corruptions", F.array().cast("array<string>")).alias("corruptions")
+    )
     return tx, truth_sessions

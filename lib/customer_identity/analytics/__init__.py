@@ -1,0 +1,1 @@
+"""Analytics: who the customers are, what they buy and what drives a repeat purchase, on the golden tables."""

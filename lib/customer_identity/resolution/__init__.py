@@ -1,0 +1,1 @@
+"""Resolution: standardised identity records, matched with Splink, clustered into the golden customer tables."""

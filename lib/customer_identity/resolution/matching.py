@@ -1,0 +1,757 @@
+"""Pairwise matching with Splink 5 on Spark: the only module that imports splink.
+
+The model (comparisons, blocking rules, training rules) is derived from a profile of the
+data (``model_design``) for whatever ``conf/model.yaml`` leaves unpinned. Blocking is
+checked against a comparison budget before any pair is scored; training runs on Spark
+(deterministic-rule prior, u by random sampling and corrected for the matches among random
+pairs, m by EM over several blocking rules); the trained model is saved as Splink JSON and
+can be reused.
+The link guard (``model.link_guard``) caps the probability of scored pairs whose first
+names are unrelated unless an identifier agrees exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from functools import reduce
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from customer_identity.core import fs
+from customer_identity.core.catalog import beside_model
+from customer_identity.core.config import ComparisonSpec, ConfigError, LinkGuard, ModelConfig
+from customer_identity.core.errors import ComparisonBudgetExceeded, ModelTrainingError
+from customer_identity.resolution.model_design import RuleCount, link_type_for, possible_pairs
+
+log = logging.getLogger(__name__)
+
+UNIQUE_ID = "record_key"
+
+
+def similarity_jar() -> str:
+    """Path of the jar with Splink's Spark similarity UDFs, shipped in the splink wheel
+    (the session factory puts it on Spark's class path)."""
+    from splink.backends.spark import similarity_jar_location  # noqa: PLC0415
+
+    return similarity_jar_location()
+
+
+def vega_chart_html(spec: dict) -> str:
+    """A complete HTML page rendering one Vega-Lite ``spec``, with the Vega libraries Splink
+    bundles inlined (the same ones its own charts embed)."""
+    from splink.internals.html_utils import chart_html  # noqa: PLC0415
+
+    return chart_html(spec, inline=True, fullhtml=True)
+
+
+def vega_libraries() -> dict[str, str]:
+    """The Vega, Vega-Lite and vega-embed scripts bundled in the splink wheel (name -> source)."""
+    from splink.internals.html_utils import load_chart_libraries  # noqa: PLC0415
+
+    return load_chart_libraries()
+
+
+def _comparison_library():
+    import splink.comparison_library as cl  # noqa: PLC0415
+
+    return cl
+
+
+def address_postcode_comparison(address_col: str, postcode_col: str, outward_col: str):
+    """Where someone lives from address, postcode and district (see :func:`location_comparison`)."""
+    return location_comparison(address=address_col, postcode=postcode_col, district=outward_col)
+
+
+def location_comparison(
+    address: str | None = None, street_number: str | None = None, postcode: str | None = None, district: str | None = None,
+    locality: str | None = None, city: str | None = None, region: str | None = None, term_frequencies: Sequence[str] = (),
+):  # fmt: skip
+    """Where someone lives, compared once, from the most to the least specific evidence present.
+
+    Address, postcode, locality, town and region are one piece of evidence; comparing them
+    separately counts a shared home several times and makes family members look like one
+    person. A postcode one character off in the same district is usually the same postcode
+    mistyped, which a district-only level would weigh like a neighbour's; the same street
+    number on a similar street is usually the same address mistyped. Levels exist only for
+    the columns given; ``term_frequencies`` names the roles (address, postcode) whose exact
+    level is adjusted by how common the value is.
+    """
+    import splink.comparison_level_library as cll  # noqa: PLC0415
+
+    present = [c for c in (address, postcode, locality, city, region) if c]
+    if not present:
+        raise ConfigError("LocationComparison needs at least one of address, postcode, locality, city or region")
+    tf = set(term_frequencies)
+    exact = lambda col, role, label: cll.ExactMatchLevel(col).configure(  # noqa: E731
+        label_for_charts=label, **({"tf_adjustment_column": col} if role in tf else {})
+    )
+    levels = [cll.And(*[cll.NullLevel(c) for c in present]) if len(present) > 1 else cll.NullLevel(present[0])]
+    if address and postcode:
+        levels.append(cll.And(cll.ExactMatchLevel(postcode), cll.ExactMatchLevel(address)).configure(label_for_charts="same address and postcode"))
+    if address:
+        levels.append(exact(address, "address", "same address"))
+    if address and postcode:  # a postcode shared where one side has no address is not a different address
+        levels.append(cll.And(cll.NullLevel(address), cll.ExactMatchLevel(postcode)).configure(label_for_charts="same postcode, no address to compare"))
+    if postcode:
+        levels.append(exact(postcode, "postcode", "same postcode"))
+    if address and street_number:
+        levels.append(
+            cll.And(cll.ExactMatchLevel(street_number), cll.JaroWinklerLevel(address, 0.88)).configure(label_for_charts="same number, similar street")
+        )
+    if postcode and district:
+        levels.append(
+            cll.And(cll.ExactMatchLevel(district), cll.LevenshteinLevel(postcode, 1)).configure(label_for_charts="same district, postcode one character off")
+        )
+    elif postcode:
+        levels.append(cll.LevenshteinLevel(postcode, 1).configure(label_for_charts="postcode one character off"))
+    for col, label in ((district, "same postcode district"), (locality, "same locality"), (city, "same town"), (region, "same region")):
+        if col:
+            levels.append(cll.ExactMatchLevel(col).configure(label_for_charts=label))
+    levels.append(cll.ElseLevel())
+    return _comparison_library().CustomComparison(output_column_name="location", comparison_description="where someone lives", comparison_levels=levels)
+
+
+def middle_name_comparison(middle_name: str, initial: str, full_names: bool = True):
+    """Middle name: the same name, the same initial (one side may give only the initial), else."""
+    import splink.comparison_level_library as cll  # noqa: PLC0415
+
+    levels = [cll.NullLevel(initial)]
+    if full_names:
+        levels.append(cll.ExactMatchLevel(middle_name).configure(label_for_charts="same middle name"))
+    levels += [cll.ExactMatchLevel(initial).configure(label_for_charts="same middle initial"), cll.ElseLevel()]
+    return _comparison_library().CustomComparison(output_column_name="middle_name", comparison_description="middle name", comparison_levels=levels)
+
+
+def exact_match(column: str, term_frequency_adjustments: bool = False):
+    """Splink's exact match, with term frequencies when the column's values are skewed."""
+    comparison = _comparison_library().ExactMatch(column)
+    return comparison.configure(term_frequency_adjustments=True) if term_frequency_adjustments else comparison
+
+
+def person_name_comparison(
+    first_col: str, surname_col: str, full_name_col: str, variants_col: str, name_pair_col: str,
+    typed_first_col: str | None = None, jaro_winkler_thresholds: Sequence[float] = (0.92, 0.85),
+):  # fmt: skip
+    """First name and surname together, with swapped fields and nicknames as their own levels.
+
+    ``first_col`` is the canonical first name (Bob -> robert), ``typed_first_col`` the name as
+    typed; spelling similarity is measured on the typed name, since a typo ("lcuy") has no
+    canonical form. ``name_pair_col`` holds the two names as typed, sorted, so "Jane Bowen"
+    and "Bowen Jane" agree on it even where a nickname list would map "Jane" elsewhere.
+
+    A shared surname with an unrelated first name is a level of its own: in one home that
+    is usually a relative, so it must not borrow the weight of a near match. A first name
+    (or surname) missing on one side is not a disagreement: such pairs get their own levels,
+    weighed on the name that can be compared.
+    """
+    import splink.comparison_level_library as cll  # noqa: PLC0415
+
+    typed = typed_first_col or first_col
+    high = max(jaro_winkler_thresholds)
+    levels = [
+        cll.And(cll.NullLevel(first_col), cll.NullLevel(surname_col)),
+        cll.ExactMatchLevel(full_name_col).configure(tf_adjustment_column=full_name_col),
+        cll.ExactMatchLevel(name_pair_col).configure(label_for_charts="same two names, in either order"),
+        cll.And(cll.ExactMatchLevel(surname_col), cll.ArrayIntersectLevel(variants_col, 1)).configure(
+            label_for_charts="same surname, first names are nickname-related"
+        ),
+    ]
+    for t in jaro_winkler_thresholds:
+        levels.append(cll.And(cll.JaroWinklerLevel(typed, t), cll.JaroWinklerLevel(surname_col, t)))
+    levels += [
+        cll.And(cll.NullLevel(first_col), cll.JaroWinklerLevel(surname_col, high)).configure(label_for_charts="first name missing, surname agrees"),
+        cll.And(cll.NullLevel(surname_col), cll.JaroWinklerLevel(typed, high)).configure(label_for_charts="surname missing, first name agrees"),
+        cll.ExactMatchLevel(surname_col).configure(tf_adjustment_column=surname_col, label_for_charts="same surname only"),
+        cll.ExactMatchLevel(first_col).configure(tf_adjustment_column=first_col, label_for_charts="same first name only"),
+        cll.ElseLevel().configure(label_for_charts="no name in common"),
+    ]
+    return _comparison_library().CustomComparison(output_column_name="name", comparison_description="first name and surname", comparison_levels=levels)
+
+
+def with_comparison_levels(spark: SparkSession, pairs: DataFrame, comparison) -> DataFrame:
+    """``pairs`` (each input column twice, suffixed ``_l`` and ``_r``) with the comparison's
+    ``gamma_<name>`` level and ``label_<name>``, computed by Splink's own Spark SQL."""
+    from splink import SparkAPI  # noqa: PLC0415
+    from splink.internals.comparison_level import ComparisonLevel  # noqa: PLC0415
+
+    SparkAPI(spark_session=spark)  # registers the similarity functions of Splink's jar
+    compiled = comparison.get_comparison("spark")
+    gamma = "CASE " + " ".join(level._when_then_comparison_vector_value_sql for level in compiled.comparison_levels) + " END"
+    labels = {}
+    for level in compiled.comparison_levels:
+        assert isinstance(level, ComparisonLevel)
+        labels[level.comparison_vector_value] = level.label_for_charts
+    label = F.create_map(*[F.lit(x) for kv in labels.items() for x in kv])
+    name = compiled.output_column_name
+    return pairs.withColumn(f"gamma_{name}", F.expr(gamma)).withColumn(f"label_{name}", label[F.col(f"gamma_{name}")])
+
+
+# Comparisons this product adds to Splink's library, usable by name in conf/model.yaml.
+PROJECT_COMPARISONS = {
+    "AddressPostcodeComparison": address_postcode_comparison,
+    "PersonNameComparison": person_name_comparison,
+    "LocationComparison": location_comparison,
+    "MiddleNameComparison": middle_name_comparison,
+    "ExactMatch": exact_match,
+}
+
+
+def build_comparisons(model: ModelConfig) -> list:
+    return build_comparison_list(model.comparisons)
+
+
+def build_comparison_list(specs: Sequence[ComparisonSpec]) -> list:
+    """Splink comparisons from their descriptions; a wrong one raises ConfigError naming it."""
+    cl = _comparison_library()
+    out = []
+    for i, spec in enumerate(specs):
+        cls = PROJECT_COMPARISONS.get(spec.comparison) or getattr(cl, spec.comparison, None)
+        if cls is None or not callable(cls):
+            raise ConfigError(
+                f"model.comparisons[{i}].comparison: '{spec.comparison}' is neither a class of splink.comparison_library "
+                f"(e.g. NameComparison, ExactMatch) nor one of {sorted(PROJECT_COMPARISONS)}"
+            )
+        try:
+            out.append(cls(*spec.columns, **dict(spec.args)))
+        except TypeError as exc:
+            raise ConfigError(f"model.comparisons[{i}] ({spec.comparison}): bad columns or args: {exc}") from exc
+    return out
+
+
+def _block_on(rule: Sequence[str]):
+    from splink import block_on  # noqa: PLC0415
+
+    return block_on(*rule)
+
+
+def build_settings(model: ModelConfig, link_type: str | None = None):
+    """Splink settings from the (derived or configured) model; raises ConfigError before Spark starts when wrong."""
+    from splink import SettingsCreator  # noqa: PLC0415
+
+    return SettingsCreator(
+        link_type=link_type or link_type_for(model.link_type, 2),
+        unique_id_column_name=UNIQUE_ID,
+        comparisons=build_comparisons(model),
+        blocking_rules_to_generate_predictions=[_block_on(r) for r in model.blocking_rules],
+        retain_intermediate_calculation_columns=True,  # gamma_* columns explain each pair
+        retain_matching_columns=False,
+    )
+
+
+# --------------------------------------------------------------------------- blocking budget
+
+
+def all_present(columns: Sequence[str]) -> Column:
+    """True where every one of ``columns`` is non-null (a record a blocking rule can key on)."""
+    cond = F.lit(True)
+    for c in columns:
+        cond = cond & F.col(c).isNotNull()
+    return cond
+
+
+def count_comparisons(records: DataFrame, rules: Sequence[Sequence[str]], new_flag: str | None = None) -> list[RuleCount]:
+    """Exact number of pairs each rule generates (records with a null key generate none).
+
+    One aggregation per rule over the records, no pairs are built: cheap enough to run
+    before every prediction. Pairs generated by several rules are scored once, so the
+    sum is an upper bound of the pairs scored. With ``new_flag`` (a boolean column) only
+    pairs with at least one flagged record count, as an incremental run scores them.
+    """
+    out = []
+    for rule in rules:
+        keyed = records.filter(all_present(rule))
+        is_new = F.col(new_flag).cast("long") if new_flag else F.lit(1)
+        sizes = keyed.groupBy(*rule).agg(F.count(F.lit(1)).alias("n"), F.sum(is_new).alias("k"))
+        old = F.col("n") - F.col("k") if new_flag else F.lit(0)
+        pairs = F.col("n") * (F.col("n") - 1) / 2 - old * (old - 1) / 2
+        row = sizes.agg(F.sum(pairs).alias("pairs"), F.max("n").alias("largest")).first()
+        out.append(RuleCount(tuple(rule), int(row["pairs"] or 0), int(row["largest"] or 0)))
+    return out
+
+
+def check_comparison_budget(counts: Sequence[RuleCount], cap: int) -> int:
+    total = sum(c.comparisons for c in counts)
+    for c in counts:
+        log.info("blocking rule %s: %d comparisons, largest block %d records", "+".join(c.rule), c.comparisons, c.largest_block)
+    log.info("blocking total (upper bound): %d comparisons; budget %d", total, cap)
+    if total > cap:
+        worst = max(counts, key=lambda c: c.comparisons)
+        raise ComparisonBudgetExceeded(
+            f"blocking rules would generate {total:,} comparisons, above model.max_comparisons={cap:,}; "
+            f"the largest contributor is rule {'+'.join(worst.rule)} with {worst.comparisons:,} "
+            f"(largest block {worst.largest_block:,} records): tighten it or raise the cap"
+        )
+    return total
+
+
+# --------------------------------------------------------------------------- training and prediction
+
+
+@contextmanager
+def splink_spark_settings(spark: SparkSession, model: ModelConfig) -> Iterator[None]:
+    """Scope Spark settings that suit Splink's generated SQL to the matching stage only."""
+    key = "spark.sql.codegen.wholeStage"
+    before = spark.conf.get(key)
+    spark.conf.set(key, str(model.wholestage_codegen).lower())
+    try:
+        yield
+    finally:
+        spark.conf.set(key, before)
+
+
+def _register(spark: SparkSession, model: ModelConfig, records_by_source: Mapping[str, DataFrame]):
+    """Register the inputs with Splink: (db_api, inputs, link type).
+
+    Splink adds ``source_dataset`` only when two or more tables are registered, so one
+    source, or ``dedupe_only``, is registered as a single table (record keys already name
+    their source). ``link_and_dedupe`` over one table is the same as ``dedupe_only``.
+    """
+    from splink import SparkAPI  # noqa: PLC0415
+
+    db_api = SparkAPI(spark_session=spark, break_lineage_method=model.break_lineage_method)
+    # a fresh table name per registration, so training and prediction can share a session
+    suffix = uuid.uuid4().hex[:8]
+    link_type = link_type_for(model.link_type, len(records_by_source))
+    if len(records_by_source) < 2 and link_type == "link_only":
+        raise ConfigError(f"model.link_type: link_only needs two or more customer sources; the records come from {sorted(records_by_source) or 'none'}")
+    if len(records_by_source) < 2 or link_type == "dedupe_only":
+        union = reduce(DataFrame.unionByName, records_by_source.values())
+        return db_api, db_api.register(union, table_name=f"records_{suffix}"), "dedupe_only"
+    inputs = [db_api.register(df, dataset_display_name=name, table_name=f"{name}_{suffix}") for name, df in records_by_source.items()]
+    return db_api, inputs, link_type
+
+
+def with_source_datasets(pairs: DataFrame) -> DataFrame:
+    """``source_dataset_l``/``_r`` from the record keys ("<source>:<id>") where Splink did not add them."""
+    for side in ("l", "r"):
+        if f"source_dataset_{side}" not in pairs.columns:
+            pairs = pairs.withColumn(f"source_dataset_{side}", F.substring_index(F.col(f"{UNIQUE_ID}_{side}"), ":", 1))
+    return pairs
+
+
+def effective_recall(records_by_source: Mapping[str, DataFrame], model: ModelConfig) -> float:
+    """Recall of the deterministic rules over all true pairs.
+
+    ``model.training.deterministic_recall`` is their recall among pairs whose two records
+    carry the rules' fields; pairs where a side has none of them (guest identities have
+    no e-mail, phone or date of birth) cannot be found at all. The share of pairs with the
+    fields on both sides is estimated as the square of the share of records that have them.
+    """
+    columns = sorted({c for rule in model.deterministic_rules for c in rule})
+    total = covered = 0
+    for df in records_by_source.values():
+        has_all_of_a_rule = F.lit(False)
+        for rule in model.deterministic_rules:
+            has_all_of_a_rule = has_all_of_a_rule | all_present(rule)
+        row = df.agg(F.count("*").alias("n"), F.sum(F.when(has_all_of_a_rule, 1).otherwise(0)).alias("k")).first()
+        total += row["n"]
+        covered += row["k"] or 0
+    coverage = (covered / total) ** 2 if total else 1.0
+    recall = max(min(model.deterministic_recall * coverage, 1.0), 1e-3)
+    log.info("deterministic rules on %s: record coverage %.3f, effective recall %.3f", "/".join(columns), covered / max(total, 1), recall)
+    return recall
+
+
+def _splink_errors() -> tuple[type[BaseException], ...]:
+    from splink.internals.exceptions import SplinkException  # noqa: PLC0415
+
+    return (SplinkException, ValueError)
+
+
+def train_model(
+    spark: SparkSession, model: ModelConfig, records_by_source: Mapping[str, DataFrame], model_path: str, match_labels: DataFrame | None = None
+) -> str:
+    """Train the model on Spark and save it as Splink JSON at ``model_path``.
+
+    Rules that generate no pairs are skipped with a message; an EM session Splink cannot
+    complete is discarded; training ends in :class:`ModelTrainingError` (one line), never a
+    Splink traceback. ``match_labels`` (record_key_l, record_key_r of pairs reviewers
+    confirmed as matches) re-estimate the m parameters after EM.
+    """
+    from splink import Linker  # noqa: PLC0415
+
+    records = reduce(DataFrame.unionByName, records_by_source.values())
+    with splink_spark_settings(spark, model):
+        db_api, inputs, link_type = _register(spark, model, records_by_source)
+        linker = Linker(inputs, build_settings(model, link_type))
+        deterministic = [
+            r for r, c in zip(model.deterministic_rules, count_comparisons(records, model.deterministic_rules)) if c.comparisons or _skip(r, "prior")
+        ]
+        if deterministic:
+            recall = effective_recall(records_by_source, dataclasses.replace(model, deterministic_rules=tuple(deterministic)))
+            try:
+                linker.training.estimate_probability_two_random_records_match([_block_on(r) for r in deterministic], recall=recall)
+            except _splink_errors() as exc:
+                log.warning("the prior could not be estimated from the deterministic rules (%s); Splink's default is kept", _first_line(exc))
+        else:
+            log.warning("no deterministic rule finds a pair: the prior keeps Splink's default")
+        try:
+            linker.training.estimate_u_using_random_sampling(max_pairs=model.u_max_pairs, seed=model.seed, num_chunks=model.u_num_chunks)
+        except _splink_errors() as exc:
+            raise ModelTrainingError(f"u could not be estimated by random sampling: {_first_line(exc)}") from None
+        trained = 0
+        em_counts = count_comparisons(records, model.em_blocking_rules)
+        for rule, counted in zip(model.em_blocking_rules, em_counts):
+            if not counted.comparisons:
+                _skip(rule, "EM")
+                continue
+            try:
+                linker.training.estimate_parameters_using_expectation_maximisation(_block_on(rule), record_sample_proportion=model.em_record_sample_proportion)
+                trained += 1
+            except _splink_errors() as exc:
+                # e.g. an m estimate of exactly 0 (a level seen only among non-matches, common on
+                # small data): the session is discarded and the model keeps its values
+                log.warning("EM blocked on %s was discarded: %s", "+".join(rule), _first_line(exc))
+        if trained == 0:
+            tried = "; ".join(f"{'+'.join(c.rule)} ({c.comparisons:,} pairs)" for c in em_counts) or "none"
+            raise ModelTrainingError(f"no EM session succeeded (rules tried: {tried}): the data is too small or the rules too narrow to estimate m")
+        if match_labels is not None:
+            source_of = lambda c: F.substring_index(F.col(c), ":", 1)  # noqa: E731  record keys are "<source>:<id>"
+            sides = [(f"source_dataset_{s}", f"{UNIQUE_ID}_{s}", f"record_key_{s}") for s in ("l", "r")]
+            columns = []
+            for dataset, uid, key in sides:
+                if link_type != "dedupe_only":
+                    columns.append(source_of(key).alias(dataset))
+                columns.append(F.col(key).alias(uid))
+            labels = match_labels.select(*columns)
+            n = labels.count()
+            if n == 0:
+                raise ModelTrainingError("re-estimating m from review labels needs at least one labelled match")
+            registered = linker.table_management.register_labels_table(db_api.register(labels, table_name=f"labels_{uuid.uuid4().hex[:8]}"))
+            linker.training.estimate_m_from_pairwise_labels(registered)
+            log.info("m parameters re-estimated from %d labelled matches", n)
+        settings = linker.misc.save_model_to_json()  # the settings as a dict; stored below through the filesystem layer
+        sampled = _tf_level_u(settings)
+        settings = u_without_matches(settings, floor=1.0 / model.u_max_pairs)
+
+        def save(settings: dict) -> None:
+            fs.write_json(model_path, settings)
+            corrected = _tf_level_u(settings)
+            for column in tf_columns(model_path):
+                # value frequencies count every record of a person, like u: scaled by the same correction
+                scale = corrected[column] / sampled[column] if sampled.get(column) else 1.0
+                tf = linker.table_management.compute_tf_table(column).as_spark_dataframe()
+                tf.withColumn(f"tf_{column}", F.col(f"tf_{column}") * F.lit(scale)).write.mode("overwrite").parquet(tf_path(model_path, column))
+
+        save(settings)
+    refined: dict[str, dict] = {}
+    possible = possible_pairs({name: df.count() for name, df in records_by_source.items()}, link_type_for(model.link_type, len(records_by_source)))
+    for _ in range(U_REFINE_ROUNDS):
+        before = {name: entry["refined"] for name, entry in refined.items()}
+        try:
+            save(refine_u_of_exact_levels(spark, model, records_by_source, model_path, possible, refined))
+        except _splink_errors() as exc:
+            log.warning("u of the exact levels was not refined (%s); the sampled u is kept", _first_line(exc))
+            break
+        if all(abs(entry["refined"] / (before.get(name, entry["sampled"]) or entry["refined"]) - 1) < U_REFINE_TOLERANCE for name, entry in refined.items()):
+            break
+    fs.write_json(u_refined_path(model_path), refined)
+    log.info("trained model saved to %s (term frequencies in %s)", model_path, tf_dir(model_path))
+    return model_path
+
+
+# The exact levels whose u is re-estimated from every pair on them, with the columns a rule
+# must block on to generate all those pairs (full_name_std is the canonical first name and the
+# surname). Different people sharing a full name are mostly strangers, whose other fields
+# disagree, so the model's own probabilities count them. Shared e-mail addresses and phone
+# numbers are not refined this way: the people sharing one are usually one household, whose
+# surname and address agree too, so the model would take them for matches and drive u down
+# (docs/settings.md).
+REFINED_LEVELS = {"full_name_std": ("first_name_canonical", "surname_std")}
+# Rounds of re-estimating u from every pair on an exact level (see refine_u_of_exact_levels).
+U_REFINE_ROUNDS = 3
+# Refinement stops early once no refined u moves by more than this share in a round.
+U_REFINE_TOLERANCE = 0.02
+
+
+def u_refined_path(model_path: str) -> str:
+    """Where the re-estimated u of exact levels is recorded: comparison -> level, column,
+    u from sampling, u refined, expected non-matches and pairs on the level."""
+    return beside_model(model_path, "u_refined")
+
+
+def refine_u_of_exact_levels(
+    spark: SparkSession, model: ModelConfig, records_by_source: Mapping[str, DataFrame], model_path: str, possible: int, record: dict | None = None
+) -> dict:
+    """Re-estimate u of the exact levels in ``REFINED_LEVELS`` from every pair on them, not a sample.
+
+    Random sampling sees about ``u_max_pairs`` pairs, so it cannot measure a u much below
+    ``1 / u_max_pairs``, and after taking out the matches (:func:`u_without_matches`) what
+    remains of an identifying level (an exact full name) is mostly noise. Yet every pair on
+    such a level is found by blocking on the columns it is made of. One EM step over all
+    of them: the expected non-matches there are the sum of (1 - p) over those pairs, and u
+    is that share of all non-matching pairs. Other levels keep their shares of the rest.
+    ``possible`` is the number of pairs the link type considers (:func:`model_design.possible_pairs`).
+    Returns the updated settings (the caller saves them); ``record`` collects what changed.
+    """
+    settings = fs.read_json(model_path)
+    lam = float(settings["probability_two_random_records_match"])
+    non_matches = possible * (1 - lam)
+    for comparison in settings["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        lv, gamma = levels[0], len(levels) - 1  # the comparison's most identifying level
+        column = lv.get("tf_adjustment_column")
+        if column not in REFINED_LEVELS or lv["sql_condition"].replace('"', "").replace("`", "") != f"{column}_l = {column}_r":
+            continue
+        rule = REFINED_LEVELS[column]
+        if not all(c in df.columns for df in records_by_source.values() for c in rule):
+            continue
+        (counted,) = count_comparisons(reduce(DataFrame.unionByName, records_by_source.values()), [rule])
+        if counted.comparisons > model.max_comparisons:
+            log.info(
+                "u of %s (%s) kept from sampling: blocking on %s would score %d pairs",
+                comparison["output_column_name"],
+                column,
+                "+".join(rule),
+                counted.comparisons,
+            )
+            continue
+        pairs = predict_pairs(spark, dataclasses.replace(model, blocking_rules=(rule,), link_guard=None), records_by_source, model_path, threshold=0.0)
+        on_level = pairs.filter(F.col(f"gamma_{comparison['output_column_name']}") == gamma).agg(F.count("*"), F.sum(1 - F.col("match_probability"))).first()
+        n_pairs, expected = on_level[0], on_level[1] or 0.0
+        before = lv.get("u_probability")
+        u = max(expected, 1.0) / max(non_matches, 1.0)
+        rest = [o for o in levels if o is not lv and o.get("u_probability") is not None]
+        others = sum(o["u_probability"] for o in rest)
+        for o in rest:
+            o["u_probability"] = o["u_probability"] * (1 - u) / others if others else o["u_probability"]
+        lv["u_probability"] = u
+        if record is not None:
+            entry = record.setdefault(comparison["output_column_name"], {"level": lv.get("label_for_charts", column), "column": column, "sampled": before})
+            entry.update(refined=u, expected_non_matches=expected, pairs=n_pairs, non_matching_pairs=non_matches)
+        log.info(
+            "u of %s (%s): %.3g from %.1f expected non-matches among every pair on it (was %s)",
+            comparison["output_column_name"],
+            lv.get("label_for_charts", column),
+            u,
+            expected,
+            before,
+        )
+    return settings
+
+
+def u_without_matches(settings: dict, floor: float) -> dict:
+    """Remove the matching pairs from u: Splink estimates u on random pairs as if none matched.
+
+    Among random pairs a share λ is the same person, so what the sample measures for a level
+    is λ·m + (1 − λ)·u. Where records are often duplicated, λ·m is most of it on identifying
+    levels (an exact full name): u is then several times too high and the level's weight too
+    low. Each level's u becomes (u_sampled − λ·m) / (1 − λ), at least ``floor`` (one pair
+    of the sample), and a comparison's u values are scaled back to sum to 1.
+    """
+    lam = float(settings.get("probability_two_random_records_match") or 0.0)
+    if not 0 < lam < 1:
+        return settings
+    for comparison in settings["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level") and lv.get("u_probability") is not None]
+        for lv in levels:
+            m = lv.get("m_probability")
+            if m is not None:
+                lv["u_probability"] = max((lv["u_probability"] - lam * m) / (1 - lam), floor)
+        total = sum(lv["u_probability"] for lv in levels)
+        for lv in levels:
+            lv["u_probability"] = lv["u_probability"] / total
+    return settings
+
+
+def _tf_level_u(settings: dict) -> dict[str, float]:
+    """u of the first level adjusted by each term-frequency column (its exact-match level)."""
+    out: dict[str, float] = {}
+    for comparison in settings["comparisons"]:
+        for lv in comparison["comparison_levels"]:
+            column = lv.get("tf_adjustment_column")
+            if column and column not in out and lv.get("u_probability"):
+                out[column] = float(lv["u_probability"])
+    return out
+
+
+def _skip(rule: Sequence[str], purpose: str) -> bool:
+    log.warning("%s rule %s finds no pairs in these records: skipped", purpose, "+".join(rule))
+    return False
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+def tf_dir(model_path: str) -> str:
+    """Where a saved model keeps its term-frequency lookups (one parquet table per column)."""
+    return beside_model(model_path, "term_frequencies")
+
+
+def tf_path(model_path: str, column: str) -> str:
+    return beside_model(model_path, "term_frequencies", column)
+
+
+def tf_columns(model_path: str) -> list[str]:
+    """The columns whose levels the saved model adjusts by term frequency."""
+    settings = fs.read_json(model_path)
+    return sorted({lvl["tf_adjustment_column"] for c in settings["comparisons"] for lvl in c["comparison_levels"] if lvl.get("tf_adjustment_column")})
+
+
+def has_term_frequencies(model_path: str) -> bool:
+    return all(fs.is_dir(tf_path(model_path, c)) for c in tf_columns(model_path))
+
+
+PAIR_COLUMNS = ("match_weight", "match_probability", "model_match_weight", "model_match_probability", "link_guarded", "match_key")
+
+
+def _explainable_settings(model_path: str) -> dict:
+    """The saved model's settings, keeping with each pair its compared values, levels
+    (gamma_*), weights (mw_*) and term frequencies (tf_*), so any pair can be explained and
+    drawn as a waterfall later."""
+    settings = fs.read_json(model_path)
+    settings["retain_matching_columns"] = True
+    settings["retain_intermediate_calculation_columns"] = True
+    return settings
+
+
+NEW_FLAG = "_is_new"
+
+
+def predict_pairs(spark: SparkSession, model: ModelConfig, records_by_source: Mapping[str, DataFrame], model_path: str, threshold: float) -> DataFrame:
+    """Score the blocked pairs with a saved model; pairs below ``threshold`` are dropped.
+
+    The model's saved term frequencies are used when it has them, so a pair scores the same
+    whatever else is in the batch. When the records carry a boolean ``_is_new`` column,
+    only pairs with at least one new record are scored (an incremental run: the other
+    pairs were scored before).
+    """
+    from splink import Linker  # noqa: PLC0415
+
+    with splink_spark_settings(spark, model):
+        db_api, inputs, link_type = _register(spark, model, records_by_source)
+        settings = _explainable_settings(model_path)
+        settings["link_type"] = link_type
+        rules = [_block_on(r).create_blocking_rule_dict("spark") for r in model.blocking_rules]
+        only_new = any(NEW_FLAG in df.columns for df in records_by_source.values())
+        if only_new:
+            for rule in rules:
+                rule["blocking_rule"] = f"({rule['blocking_rule']}) AND (l.{NEW_FLAG} OR r.{NEW_FLAG})"
+        settings["blocking_rules_to_generate_predictions"] = rules
+        linker = Linker(inputs, settings)
+        if has_term_frequencies(model_path):
+            for column in tf_columns(model_path):
+                lookup = db_api.register(spark.read.parquet(tf_path(model_path, column)), table_name=f"tf_{column}_{uuid.uuid4().hex[:8]}")
+                linker.table_management.register_term_frequency_lookup(lookup, column)
+        elif only_new:
+            raise ModelTrainingError(
+                f"the model {model_path} has no saved term frequencies ({tf_dir(model_path)}): an incremental run needs them; retrain with a full refresh"
+            )
+        # The threshold is applied to Splink's materialised predictions, not passed to Splink:
+        # Splink's threshold is a WHERE on the match weight, which Spark pushes down into the
+        # join of the pairs with their records, so every comparison is computed twice (in the
+        # join condition and again in the projection). Filtering afterwards computes it once
+        # (docs/settings.md).
+        predictions = with_source_datasets(linker.inference.predict().as_spark_dataframe().filter(F.col("match_probability") >= threshold))
+        if model.link_guard is not None and f"gamma_{model.link_guard.comparison}" not in predictions.columns:
+            log.warning("model.link_guard: the model has no comparison '%s'; no pair is guarded", model.link_guard.comparison)
+        elif model.link_guard is not None:
+            predictions = with_link_guard(predictions, model.link_guard, guarded_levels(model_path, model.link_guard))
+        first = [f"{UNIQUE_ID}_l", f"{UNIQUE_ID}_r", "source_dataset_l", "source_dataset_r", *[c for c in PAIR_COLUMNS if c in predictions.columns]]
+        pairs = predictions.select(*first, *[c for c in predictions.columns if c not in first])
+        # materialise while Splink's settings are in force: later stages read a plain table
+        return pairs.localCheckpoint(eager=True)
+
+
+# --------------------------------------------------------------------------- link guard
+
+
+def guarded_levels(model_path: str, guard: LinkGuard) -> list[int]:
+    """The gamma values of the saved model's levels that ``guard`` names, by label."""
+    labels = level_labels(model_path)
+    levels = {label: gamma for comparison, gamma, label in labels if comparison == guard.comparison}
+    if not levels:
+        comparisons = sorted({c for c, _, _ in labels})
+        raise ConfigError(f"model.link_guard.comparison: '{guard.comparison}' is not a comparison of the model {model_path}; it has {comparisons}")
+    missing = [label for label in guard.levels if label not in levels]
+    if missing:
+        raise ConfigError(
+            f"model.link_guard.levels: {missing} are not levels of comparison '{guard.comparison}' in {model_path}; its levels are {sorted(levels)}"
+        )
+    return [levels[label] for label in guard.levels]
+
+
+def with_link_guard(pairs: DataFrame, guard: LinkGuard, gammas: Sequence[int]) -> DataFrame:
+    """Cap the match probability of pairs the guard holds back; keep Splink's own beside it.
+
+    A pair is held back (``link_guarded``) when its guarded comparison is on one of
+    ``gammas`` and none of ``guard.unless_equal`` agrees exactly (a null on either side is
+    no agreement). Its ``match_probability`` becomes at most ``guard.max_probability`` and
+    its ``match_weight`` follows (calibration bins pairs by weight);
+    ``model_match_probability`` and ``model_match_weight`` keep the model's values.
+    """
+    agrees = F.lit(False)
+    for column in [c for c in guard.unless_equal if f"{c}_l" in pairs.columns]:  # identifiers the model compares
+        agrees = agrees | F.coalesce(F.col(f"{column}_l") == F.col(f"{column}_r"), F.lit(False))
+    guarded = F.coalesce(F.col(f"gamma_{guard.comparison}").isin(*gammas), F.lit(False)) & ~agrees
+    p = F.col("match_probability")
+    capped = guarded & (p > guard.max_probability)
+    cap_weight = math.log2(guard.max_probability / (1 - guard.max_probability))
+    return (
+        pairs.withColumn("model_match_probability", p)
+        .withColumn("model_match_weight", F.col("match_weight"))
+        .withColumn("link_guarded", guarded)
+        .withColumn("match_weight", F.when(capped, F.lit(cap_weight)).otherwise(F.col("match_weight")))
+        .withColumn("match_probability", F.when(capped, F.lit(guard.max_probability)).otherwise(p))
+    )
+
+
+# --------------------------------------------------------------------------- explanation
+
+
+def level_labels(model_path: str) -> list[tuple[str, int, str]]:
+    """(comparison, gamma value, level label) for every level of the saved model."""
+    from splink.internals.settings_creator import SettingsCreator as _SC  # noqa: PLC0415
+
+    settings = _SC.from_path_or_dict(fs.read_json(model_path)).get_settings("spark")
+    out = []
+    for c in settings.comparisons:
+        for level in c.comparison_levels:
+            out.append((c.output_column_name, int(level.comparison_vector_value), level.label_for_charts))
+    return out
+
+
+def save_model_charts(
+    spark: SparkSession,
+    model: ModelConfig,
+    records_by_source: Mapping[str, DataFrame],
+    model_path: str,
+    pairs: DataFrame,
+    waterfalls: Mapping[str, list[dict]],
+    chart_path: Callable[[str], str],
+    hide_values: bool = True,
+) -> list[str]:
+    """Splink's charts for the saved model as self-contained HTML files, each at
+    ``chart_path(name)``.
+
+    Match weights, m/u parameters, the match-weight histogram of ``pairs`` and one waterfall
+    chart per entry of ``waterfalls`` (pair rows of ``match_pairs`` as dicts). The compared
+    values are left out of waterfalls unless ``hide_values`` is False.
+    """
+    from splink import Linker  # noqa: PLC0415
+
+    written = []
+
+    def save(chart, name: str) -> None:
+        written.append(fs.write_text(chart_path(name), chart.to_html(inline=True)))
+
+    with splink_spark_settings(spark, model):
+        db_api, inputs, link_type = _register(spark, model, records_by_source)
+        linker = Linker(inputs, {**_explainable_settings(model_path), "link_type": link_type})
+        save(linker.visualisations.match_weights_chart(), "match_weights")
+        save(linker.visualisations.m_u_parameters_chart(), "m_u_parameters")
+        # the histogram query reads Splink's own predictions table name
+        predictions = db_api.register(pairs.select("match_weight", "match_probability"), table_name="__splink__df_predict")
+        save(linker.visualisations.match_weights_histogram(predictions), "match_weights_histogram")
+        for category, records in waterfalls.items():
+            if records:
+                save(linker.visualisations.waterfall_chart(list(records), remove_sensitive_data=hide_values), f"waterfall_{category}")
+    return written

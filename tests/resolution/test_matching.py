@@ -1,0 +1,79 @@
+"""Matching: the levels names fall into, and the link guard (unrelated first names need an exact identifier)."""
+
+from __future__ import annotations
+
+import math
+
+from chispa import assert_df_equality
+
+from customer_identity.core.config import LinkGuard
+from customer_identity.resolution.matching import person_name_comparison, with_comparison_levels, with_link_guard
+
+GUARD = LinkGuard(comparison="name", levels=("same surname only",), unless_equal=("email_std", "phone_e164"), max_probability=0.05)
+SAME_SURNAME_ONLY = 2  # the gamma value the guard's level label stands for in this test
+CAPPED = math.log2(0.05 / 0.95)  # the match weight of the capped probability
+SCHEMA = "record_key_l string, record_key_r string, gamma_name int, email_std_l string, email_std_r string, phone_e164_l string, phone_e164_r string, match_probability double, match_weight double"
+
+
+def test_guard_caps_weak_name_pairs_without_an_agreeing_identifier(spark):
+    pairs = spark.createDataFrame(
+        [
+            ("a", "b", 2, None, None, None, None, 0.99, 6.6),  # relatives at one address, nothing else known: capped
+            ("c", "d", 2, "x@example.com", "x@example.com", None, None, 0.99, 6.6),  # same mailbox: kept
+            ("e", "f", 2, "x@example.com", "y@example.com", "+44", "+44", 0.97, 5.0),  # same phone: kept
+            ("g", "h", 2, "x@example.com", "y@example.com", None, "+44", 0.98, 5.6),  # both disagree or missing: capped
+            ("i", "j", 7, None, None, None, None, 0.99, 6.6),  # names agree: not the guard's business
+            ("k", "l", 2, None, None, None, None, 0.01, -6.6),  # already below the cap: unchanged
+            ("m", "n", None, None, None, None, None, 0.6, 0.6),  # no level at all (null row)
+        ],
+        SCHEMA,
+    )
+    out = with_link_guard(pairs, GUARD, [SAME_SURNAME_ONLY]).select(
+        "record_key_l", "link_guarded", "match_probability", "model_match_probability", "match_weight", "model_match_weight"
+    )
+    expected = spark.createDataFrame(
+        [
+            ("a", True, 0.05, 0.99, CAPPED, 6.6),
+            ("c", False, 0.99, 0.99, 6.6, 6.6),
+            ("e", False, 0.97, 0.97, 5.0, 5.0),
+            ("g", True, 0.05, 0.98, CAPPED, 5.6),
+            ("i", False, 0.99, 0.99, 6.6, 6.6),
+            ("k", True, 0.01, 0.01, -6.6, -6.6),
+            ("m", False, 0.6, 0.6, 0.6, 0.6),
+        ],
+        "record_key_l string, link_guarded boolean, match_probability double, model_match_probability double, match_weight double, model_match_weight double",
+    )
+    assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+NAME_COLUMNS = (("first_name_canonical", "string"), ("surname_std", "string"), ("full_name_std", "string"),
+                ("first_name_variants", "array<string>"), ("name_pair_sorted", "string"), ("first_name_std", "string"))  # fmt: skip
+NAME_PAIR_SCHEMA = ", ".join(f"{c}_{side} {t}" for c, t in NAME_COLUMNS for side in ("l", "r"))
+
+
+def _name(first, surname):
+    """One side of a pair as identities.with_identity_attributes builds it (no nicknames here)."""
+    full = f"{first} {surname}" if first and surname else None
+    pair = "|".join(sorted([first, surname])) if first and surname else None
+    return first, surname, full, [first] if first else None, pair, first
+
+
+def test_name_levels_weigh_what_can_be_compared(spark):
+    """A missing first name is not an unrelated one; a typo is judged on the name as typed."""
+    cases = [
+        (("tara", "green"), (None, "green"), "first name missing, surname agrees"),
+        (("chloe", "grosvenor"), ("chloe", None), "surname missing, first name agrees"),
+        (("lucy", "hassall"), ("lcuy", "hassall"), "(Jaro-Winkler distance of first_name_std >= 0.92) AND (Jaro-Winkler distance of surname_std >= 0.92)"),
+        (("mia", "ryan"), ("breeanne", "ryan"), "same surname only"),
+        ((None, "green"), (None, "green"), "first name missing, surname agrees"),  # a surname alone is not a full name
+        (("jane", "bowen"), ("bowen", "jane"), "same two names, in either order"),
+        ((None, None), ("ann", "lee"), "(first_name_canonical is NULL) AND (surname_std is NULL)"),  # null row
+    ]
+    rows = []
+    for left, right, _ in cases:
+        lv, rv = _name(*left), _name(*right)
+        rows.append(tuple(x for pair in zip(lv, rv) for x in pair))
+    pairs = spark.createDataFrame(rows, NAME_PAIR_SCHEMA)
+    comparison = person_name_comparison("first_name_canonical", "surname_std", "full_name_std", "first_name_variants", "name_pair_sorted", "first_name_std")
+    got = [r["label_name"] for r in with_comparison_levels(spark, pairs, comparison).collect()]
+    assert got == [label for _, _, label in cases]
