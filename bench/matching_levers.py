@@ -47,9 +47,9 @@ def measure(config_path: str, variant: str) -> dict:
     spark = build_session(config)
     model = config.model
     if variant == "u_ten_chunks":
-        model = dataclasses.replace(model, u_num_chunks=10)
+        model = dataclasses.replace(model, training=dataclasses.replace(model.training, u_num_chunks=10))
     if variant == "codegen_on":
-        model = dataclasses.replace(model, wholestage_codegen=True)
+        model = dataclasses.replace(model, spark=dataclasses.replace(model.spark, wholestage_codegen=True))
     records = Catalog(config).read(spark, "silver.identity_records").localCheckpoint(eager=True)
     sources = sorted(r[0] for r in records.select("source_system").distinct().collect())
     by_source = {s: records.filter(F.col("source_system") == s) for s in sources}
@@ -64,7 +64,7 @@ def measure(config_path: str, variant: str) -> dict:
 
     def register():
         kwargs = {"num_partitions_on_repartition": 8} if variant == "repartition_8" else {}
-        db_api = SparkAPI(spark_session=spark, break_lineage_method=model.break_lineage_method, **kwargs)
+        db_api = SparkAPI(spark_session=spark, break_lineage_method=model.spark.break_lineage_method, **kwargs)
         suffix = uuid.uuid4().hex[:8]
         return db_api, [db_api.register(df, dataset_display_name=n, table_name=f"{n}_{suffix}") for n, df in by_source.items()]
 
@@ -73,16 +73,16 @@ def measure(config_path: str, variant: str) -> dict:
         _db_api, inputs = step("register", register)
         linker = step("linker", lambda: Linker(inputs, matching.build_settings(model)))
         recall = step("recall", lambda: matching.effective_recall(by_source, model))
-        rules = [matching._block_on(r) for r in model.deterministic_rules]
+        rules = [matching._block_on(r) for r in model.training.deterministic_rules]
         step("prior", lambda: linker.training.estimate_probability_two_random_records_match(rules, recall=recall))
-        step("u", lambda: linker.training.estimate_u_using_random_sampling(max_pairs=model.u_max_pairs, seed=model.seed, num_chunks=model.u_num_chunks))
-        for rule in model.em_blocking_rules:
+        step("u", lambda: linker.training.estimate_u_using_random_sampling(max_pairs=model.training.u_max_pairs, seed=model.training.seed, num_chunks=model.training.u_num_chunks))
+        for rule in model.training.em_blocking_rules:
             try:
                 step(
                     "em_" + "+".join(rule),
                     lambda rule=rule: linker.training.estimate_parameters_using_expectation_maximisation(
                         matching._block_on(rule),
-                        record_sample_proportion=model.em_record_sample_proportion,
+                        record_sample_proportion=model.training.em_record_sample_proportion,
                         estimate_without_term_frequencies=variant == "em_without_tf",
                     ),
                 )

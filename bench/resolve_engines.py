@@ -129,11 +129,11 @@ def splink_baseline(engine: str, overlay: str, out: str) -> None:
     t = time.monotonic()
     linker = Linker(inputs, build_settings(model))
     recall = effective_recall(by_source, model) if by_source is not None else _duckdb_recall(con, records_path, model)
-    linker.training.estimate_probability_two_random_records_match([block_on(*r) for r in model.deterministic_rules], recall=recall)
-    linker.training.estimate_u_using_random_sampling(max_pairs=model.u_max_pairs, seed=model.seed)
-    for rule in model.em_blocking_rules:
+    linker.training.estimate_probability_two_random_records_match([block_on(*r) for r in model.training.deterministic_rules], recall=recall)
+    linker.training.estimate_u_using_random_sampling(max_pairs=model.training.u_max_pairs, seed=model.training.seed)
+    for rule in model.training.em_blocking_rules:
         try:
-            linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule), record_sample_proportion=model.em_record_sample_proportion)
+            linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule), record_sample_proportion=model.training.em_record_sample_proportion)
         except ValueError:
             pass  # the same EM sessions are discarded as in the project's own training
     times["train"] = round(time.monotonic() - t, 1)
@@ -155,9 +155,9 @@ def splink_baseline(engine: str, overlay: str, out: str) -> None:
 
 def _duckdb_recall(con, records_path: str, model) -> float:
     """The project's effective recall of the deterministic rules, computed in DuckDB."""
-    any_rule = " or ".join("(" + " and ".join(f"{c} is not null" for c in rule) + ")" for rule in model.deterministic_rules)
+    any_rule = " or ".join("(" + " and ".join(f"{c} is not null" for c in rule) + ")" for rule in model.training.deterministic_rules)
     n, k = con.sql(f"select count(*), count(*) filter (where {any_rule}) from read_parquet('{records_path}/*.parquet')").fetchall()[0]
-    return max(min(model.deterministic_recall * (k / n) ** 2, 1.0), 1e-3)
+    return max(min(model.training.deterministic_recall * (k / n) ** 2, 1.0), 1e-3)
 
 
 # --------------------------------------------------------------------------- driver

@@ -225,7 +225,7 @@ def empty_transactions(spark: SparkSession, account_source: str) -> DataFrame:
         "guest_postcode",
     )
     raw = spark.createDataFrame([], ", ".join(f"{c} string" for c in (*attrs, "_batch_id", "_source_file")))
-    source = SourceConfig("transactions", "transactions", "csv", "", {}, None, (), {}, {}, {a: a for a in attrs}, None)
+    source = SourceConfig(name="transactions", kind="transactions", format="csv", path="(in memory)", columns={a: a for a in attrs})
     return typed_transactions(raw, source, account_source)
 
 

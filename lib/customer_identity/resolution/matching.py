@@ -298,7 +298,7 @@ def splink_spark_settings(spark: SparkSession, model: ModelConfig) -> Iterator[N
     """Scope Spark settings that suit Splink's generated SQL to the matching stage only."""
     key = "spark.sql.codegen.wholeStage"
     before = spark.conf.get(key)
-    spark.conf.set(key, str(model.wholestage_codegen).lower())
+    spark.conf.set(key, str(model.spark.wholestage_codegen).lower())
     try:
         yield
     finally:
@@ -314,7 +314,7 @@ def _register(spark: SparkSession, model: ModelConfig, records_by_source: Mappin
     """
     from splink import SparkAPI  # noqa: PLC0415
 
-    db_api = SparkAPI(spark_session=spark, break_lineage_method=model.break_lineage_method)
+    db_api = SparkAPI(spark_session=spark, break_lineage_method=model.spark.break_lineage_method)
     # a fresh table name per registration, so training and prediction can share a session
     suffix = uuid.uuid4().hex[:8]
     link_type = link_type_for(model.link_type, len(records_by_source))
@@ -343,17 +343,17 @@ def effective_recall(records_by_source: Mapping[str, DataFrame], model: ModelCon
     no e-mail, phone or date of birth) cannot be found at all. The share of pairs with the
     fields on both sides is estimated as the square of the share of records that have them.
     """
-    columns = sorted({c for rule in model.deterministic_rules for c in rule})
+    columns = sorted({c for rule in model.training.deterministic_rules for c in rule})
     total = covered = 0
     for df in records_by_source.values():
         has_all_of_a_rule = F.lit(False)
-        for rule in model.deterministic_rules:
+        for rule in model.training.deterministic_rules:
             has_all_of_a_rule = has_all_of_a_rule | all_present(rule)
         row = df.agg(F.count("*").alias("n"), F.sum(F.when(has_all_of_a_rule, 1).otherwise(0)).alias("k")).first()
         total += row["n"]
         covered += row["k"] or 0
     coverage = (covered / total) ** 2 if total else 1.0
-    recall = max(min(model.deterministic_recall * coverage, 1.0), 1e-3)
+    recall = max(min(model.training.deterministic_recall * coverage, 1.0), 1e-3)
     log.info("deterministic rules on %s: record coverage %.3f, effective recall %.3f", "/".join(columns), covered / max(total, 1), recall)
     return recall
 
@@ -381,10 +381,10 @@ def train_model(
         db_api, inputs, link_type = _register(spark, model, records_by_source)
         linker = Linker(inputs, build_settings(model, link_type))
         deterministic = [
-            r for r, c in zip(model.deterministic_rules, count_comparisons(records, model.deterministic_rules)) if c.comparisons or _skip(r, "prior")
+            r for r, c in zip(model.training.deterministic_rules, count_comparisons(records, model.training.deterministic_rules)) if c.comparisons or _skip(r, "prior")
         ]
         if deterministic:
-            recall = effective_recall(records_by_source, dataclasses.replace(model, deterministic_rules=tuple(deterministic)))
+            recall = effective_recall(records_by_source, dataclasses.replace(model, training=dataclasses.replace(model.training, deterministic_rules=tuple(deterministic))))
             try:
                 linker.training.estimate_probability_two_random_records_match([_block_on(r) for r in deterministic], recall=recall)
             except _splink_errors() as exc:
@@ -392,17 +392,17 @@ def train_model(
         else:
             log.warning("no deterministic rule finds a pair: the prior keeps Splink's default")
         try:
-            linker.training.estimate_u_using_random_sampling(max_pairs=model.u_max_pairs, seed=model.seed, num_chunks=model.u_num_chunks)
+            linker.training.estimate_u_using_random_sampling(max_pairs=model.training.u_max_pairs, seed=model.training.seed, num_chunks=model.training.u_num_chunks)
         except _splink_errors() as exc:
             raise ModelTrainingError(f"u could not be estimated by random sampling: {_first_line(exc)}") from None
         trained = 0
-        em_counts = count_comparisons(records, model.em_blocking_rules)
-        for rule, counted in zip(model.em_blocking_rules, em_counts):
+        em_counts = count_comparisons(records, model.training.em_blocking_rules)
+        for rule, counted in zip(model.training.em_blocking_rules, em_counts):
             if not counted.comparisons:
                 _skip(rule, "EM")
                 continue
             try:
-                linker.training.estimate_parameters_using_expectation_maximisation(_block_on(rule), record_sample_proportion=model.em_record_sample_proportion)
+                linker.training.estimate_parameters_using_expectation_maximisation(_block_on(rule), record_sample_proportion=model.training.em_record_sample_proportion)
                 trained += 1
             except _splink_errors() as exc:
                 # e.g. an m estimate of exactly 0 (a level seen only among non-matches, common on
@@ -428,7 +428,7 @@ def train_model(
             log.info("m parameters re-estimated from %d labelled matches", n)
         settings = linker.misc.save_model_to_json()  # the settings as a dict; stored below through the filesystem layer
         sampled = _tf_level_u(settings)
-        settings = u_without_matches(settings, floor=1.0 / model.u_max_pairs)
+        settings = u_without_matches(settings, floor=1.0 / model.training.u_max_pairs)
 
         def save(settings: dict) -> None:
             fs.write_json(model_path, settings)

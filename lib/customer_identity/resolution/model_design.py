@@ -455,7 +455,7 @@ def derive_design(model: ModelConfig, profile: Profile, n_sources: int, count: C
     usable = usable_attributes(profile)
     degenerate = {a for a in usable if (p := profile.get(a)) is not None and p.top_share >= DEGENERATE_TOP_SHARE}
     pinned = [name for name, value in (("comparisons", model.comparisons), ("blocking_rules", model.blocking_rules),
-              ("em_blocking_rules", model.em_blocking_rules), ("deterministic_rules", model.deterministic_rules)) if value]  # fmt: skip
+              ("em_blocking_rules", model.training.em_blocking_rules), ("deterministic_rules", model.training.deterministic_rules)) if value]  # fmt: skip
     comparisons = model.comparisons or derive_comparisons(profile, usable)
     if not comparisons:
         raise ModelTrainingError(
@@ -481,8 +481,8 @@ def derive_design(model: ModelConfig, profile: Profile, n_sources: int, count: C
     blocking_rules = tuple(c.rule for c in blocking_counts)
 
     link_type = link_type_for(model.link_type, n_sources)
-    if model.em_blocking_rules:
-        em_rules, em_counts = model.em_blocking_rules, []
+    if model.training.em_blocking_rules:
+        em_rules, em_counts = model.training.em_blocking_rules, []
     else:
         candidates = [r for r in EM_CANDIDATES if set(r) <= usable and not set(r) & degenerate]
         if link_type != "dedupe_only" and len(profile.records_by_source) > 1:
@@ -494,7 +494,7 @@ def derive_design(model: ModelConfig, profile: Profile, n_sources: int, count: C
         comparisons=tuple(comparisons),
         blocking_rules=blocking_rules,
         em_blocking_rules=tuple(em_rules),
-        deterministic_rules=model.deterministic_rules or derive_deterministic_rules(usable, profile),
+        deterministic_rules=model.training.deterministic_rules or derive_deterministic_rules(usable, profile),
         used_attributes=tuple(sorted(usable)),
         pinned=tuple(pinned),
         blocking_counts=list(blocking_counts),
