@@ -79,9 +79,9 @@ def measure(config_path: str, extras: list[tuple[str, ...]]) -> dict:
     crosswalk = read_delta(spark, paths.crosswalk, what="gold.customer_crosswalk")
     resolved = read_delta(spark, paths.transactions_resolved, what="gold.transactions_resolved")
     truth = record_truth(
-        crosswalk, Catalog(config).read(spark, "truth.table", name="records"), Catalog(config).read(spark, "truth.table", name="sessions"), resolved
+        crosswalk, Catalog(config).read(spark, "truth.table", table="records"), Catalog(config).read(spark, "truth.table", table="sessions"), resolved
     ).localCheckpoint(eager=True)
-    relations = Catalog(config).read(spark, "truth.table", name="relations")
+    relations = Catalog(config).read(spark, "truth.table", table="relations")
     records = read_delta(spark, paths.identity_records, what="silver.identity_records").localCheckpoint(eager=True)
     base = [tuple(r) for r in saved_blocking_rules(paths.model, config.model)]
     t0 = time.monotonic()

@@ -79,7 +79,7 @@ class Catalog:
             raise ConfigError(f"catalog: no entry '{name}' in conf/catalog.yaml")
         return self.entries[name]
 
-    def path(self, name: str, **params: Any) -> str:
+    def path(self, name: str, /, **params: Any) -> str:
         """The location of ``name``, its template filled with the roots and ``params``."""
         entry = self.entry(name)
         values = {**self.roots, **{k: str(v) for k, v in params.items()}}
@@ -96,14 +96,14 @@ class Catalog:
             raise ConfigError(f"catalog: '{name}' is {entry.format}, not a Delta table")
         return entry
 
-    def exists(self, spark: SparkSession, name: str, **params: Any) -> bool:
+    def exists(self, spark: SparkSession, name: str, /, **params: Any) -> bool:
         entry = self.entry(name)
         where = self.path(name, **params)
         if entry.format == "delta":
             return io.delta_exists(spark, where)
         return fs.exists(where)
 
-    def read(self, spark: SparkSession, name: str, *, version: int | None = None, **params: Any) -> DataFrame:
+    def read(self, spark: SparkSession, name: str, /, *, version: int | None = None, **params: Any) -> DataFrame:
         entry = self.entry(name)
         where = self.path(name, **params)
         if entry.format == "parquet":
@@ -113,7 +113,9 @@ class Catalog:
         self._delta(name)
         return io.read_delta(spark, where, what=name, version=version)
 
-    def write(self, df: DataFrame, name: str, *, mode: str = "overwrite", merge_schema: bool = False, replace_where: str | None = None, **params: Any) -> str:
+    def write(
+        self, df: DataFrame, name: str, /, *, mode: str = "overwrite", merge_schema: bool = False, replace_where: str | None = None, **params: Any
+    ) -> str:
         self._delta(name)
         where = self.path(name, **params)
         io.write_delta(df, where, mode=mode, merge_schema=merge_schema, replace_where=replace_where)
@@ -121,17 +123,17 @@ class Catalog:
 
     def has_truth(self, spark: SparkSession) -> bool:
         """Whether the generator's ground truth sits beside the sources (synthetic runs only)."""
-        return fs.exists(self.path("truth.table", name="records"))
+        return fs.exists(self.path("truth.table", table="records"))
 
     # ----------------------------------------------------------------------- other files
 
-    def read_text(self, name: str, **params: Any) -> str:
+    def read_text(self, name: str, /, **params: Any) -> str:
         return fs.read_text(self.path(name, **params))
 
-    def write_text(self, text: str, name: str, **params: Any) -> str:
+    def write_text(self, text: str, name: str, /, **params: Any) -> str:
         return fs.write_text(self.path(name, **params), text)
 
-    def write_table(self, df: DataFrame, csv_name: str, html_name: str | None = None, **params: Any) -> str:
+    def write_table(self, df: DataFrame, csv_name: str, html_name: str | None = None, /, **params: Any) -> str:
         """A small table as one CSV file (and an HTML table) for people to read, from one collect."""
         frame = df.toPandas()
         where = fs.write_text(self.path(csv_name, **params), frame.to_csv(index=False))

@@ -20,7 +20,7 @@ def write_generated(generated: Generated, config: Config, *, files_per_source: i
     out.update(platform=platform.path, crm=crm.path, transactions=tx.path)
     catalog = Catalog(config)
     for name in ("people", "records", "sessions", "relations", "bad_rows"):
-        path = catalog.path("truth.table", name=name)
+        path = catalog.path("truth.table", table=name)
         getattr(generated, f"truth_{name}").write.mode("overwrite").parquet(path)
         out[f"truth_{name}"] = path
     return out

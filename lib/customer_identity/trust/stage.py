@@ -42,8 +42,8 @@ def evaluate_run(spark: SparkSession, config: Config, truth_path: str | None = N
         truth, relations = labelled_truth(spark, truth_path)
     else:
         resolved = cat.read(spark, "gold.transactions_resolved")
-        truth = record_truth(crosswalk, cat.read(spark, "truth.table", name="records"), cat.read(spark, "truth.table", name="sessions"), resolved)
-        relations = cat.read(spark, "truth.table", name="relations")
+        truth = record_truth(crosswalk, cat.read(spark, "truth.table", table="records"), cat.read(spark, "truth.table", table="sessions"), resolved)
+        relations = cat.read(spark, "truth.table", table="relations")
     result = evaluate(crosswalk, truth, relations)
     records = cat.read(spark, "silver.identity_records")
     ceiling = blocking_ceiling(spark, records, truth, relations, saved_blocking_rules(cat.path("model.splink"), config.model), config.clustering)
@@ -114,8 +114,8 @@ def assess_run(spark: SparkSession, config: Config, *, skip_interval: bool = Fal
     truth = relations = None
     if cat.has_truth(spark):
         resolved = cat.read(spark, "gold.transactions_resolved")
-        truth = record_truth(crosswalk, cat.read(spark, "truth.table", name="records"), cat.read(spark, "truth.table", name="sessions"), resolved).cache()
-        relations = cat.read(spark, "truth.table", name="relations")
+        truth = record_truth(crosswalk, cat.read(spark, "truth.table", table="records"), cat.read(spark, "truth.table", table="sessions"), resolved).cache()
+        relations = cat.read(spark, "truth.table", table="relations")
 
     # threshold sweep
     sweep = threshold_sweep(spark, records, pairs, list(t.sweep_thresholds), config.clustering, truth, relations, labels)
@@ -159,7 +159,7 @@ def assess_run(spark: SparkSession, config: Config, *, skip_interval: bool = Fal
 
     # error analysis
     if truth is not None:
-        tags = record_tags(cat.read(spark, "truth.table", name="records"), cat.read(spark, "truth.table", name="sessions"), resolved, crosswalk)
+        tags = record_tags(cat.read(spark, "truth.table", table="records"), cat.read(spark, "truth.table", table="sessions"), resolved, crosswalk)
         errors = error_analysis(crosswalk, truth, tags, relations).cache()
         cat.write(errors, "gold.error_analysis")
         print("error analysis (record pairs):")
@@ -229,7 +229,7 @@ def answered_from_truth(spark: SparkSession, config: Config, queue: DataFrame) -
         raise ReviewFileError(f"--simulate-from-truth needs the generator's ground truth at {cat.path('truth.table', name='records')}")
     crosswalk = cat.read(spark, "gold.customer_crosswalk")
     resolved = cat.read(spark, "gold.transactions_resolved")
-    truth = record_truth(crosswalk, cat.read(spark, "truth.table", name="records"), cat.read(spark, "truth.table", name="sessions"), resolved).select(
+    truth = record_truth(crosswalk, cat.read(spark, "truth.table", table="records"), cat.read(spark, "truth.table", table="sessions"), resolved).select(
         "record_key", "person_id"
     )
     return (
@@ -315,7 +315,7 @@ def explain_model(spark: SparkSession, config: Config, model_path: str | None = 
     }
     if cat.has_truth(spark):
         resolved = cat.read(spark, "gold.transactions_resolved")
-        truth = record_truth(crosswalk, cat.read(spark, "truth.table", name="records"), cat.read(spark, "truth.table", name="sessions"), resolved)
+        truth = record_truth(crosswalk, cat.read(spark, "truth.table", table="records"), cat.read(spark, "truth.table", table="sessions"), resolved)
         t = truth.select("record_key", "person_id")
         labelled = pairs.join(t.toDF("record_key_l", "person_l"), "record_key_l").join(t.toDF("record_key_r", "person_r"), "record_key_r")
         same = F.col("person_l") == F.col("person_r")
