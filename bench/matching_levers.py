@@ -75,7 +75,12 @@ def measure(config_path: str, variant: str) -> dict:
         recall = step("recall", lambda: matching.effective_recall(by_source, model))
         rules = [matching._block_on(r) for r in model.training.deterministic_rules]
         step("prior", lambda: linker.training.estimate_probability_two_random_records_match(rules, recall=recall))
-        step("u", lambda: linker.training.estimate_u_using_random_sampling(max_pairs=model.training.u_max_pairs, seed=model.training.seed, num_chunks=model.training.u_num_chunks))
+        step(
+            "u",
+            lambda: linker.training.estimate_u_using_random_sampling(
+                max_pairs=model.training.u_max_pairs, seed=model.training.seed, num_chunks=model.training.u_num_chunks
+            ),
+        )
         for rule in model.training.em_blocking_rules:
             try:
                 step(

@@ -133,7 +133,9 @@ def splink_baseline(engine: str, overlay: str, out: str) -> None:
     linker.training.estimate_u_using_random_sampling(max_pairs=model.training.u_max_pairs, seed=model.training.seed)
     for rule in model.training.em_blocking_rules:
         try:
-            linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule), record_sample_proportion=model.training.em_record_sample_proportion)
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on(*rule), record_sample_proportion=model.training.em_record_sample_proportion
+            )
         except ValueError:
             pass  # the same EM sessions are discarded as in the project's own training
     times["train"] = round(time.monotonic() - t, 1)

@@ -620,7 +620,16 @@ def _from_pydantic(exc: ValidationError, origin: Mapping[str, str], data: Mappin
         known = sorted(f.name for f in dataclasses.fields(section)) if section is not None else []
         expected, got = f"one of the known keys {[k for k in known if k not in ('name', 'env', 'files')]}", _NOTHING
     else:
-        expected = re.sub(r"^(Input should be|Value should be|String should|Tuple should|Dictionary should|List should) ?", lambda m: {"String should": "a string that should ", "Tuple should": "a list that should ", "List should": "a list that should ", "Dictionary should": "a mapping that should "}.get(m[1], ""), expected)
+        expected = re.sub(
+            r"^(Input should be|Value should be|String should|Tuple should|Dictionary should|List should) ?",
+            lambda m: {
+                "String should": "a string that should ",
+                "Tuple should": "a list that should ",
+                "List should": "a list that should ",
+                "Dictionary should": "a mapping that should ",
+            }.get(m[1], ""),
+            expected,
+        )
         expected = expected[0].lower() + expected[1:] if expected else err["type"]
         if isinstance(got, (Mapping, list)) and len(repr(got)) > 200:
             got = _NOTHING

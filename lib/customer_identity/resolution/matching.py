@@ -381,10 +381,14 @@ def train_model(
         db_api, inputs, link_type = _register(spark, model, records_by_source)
         linker = Linker(inputs, build_settings(model, link_type))
         deterministic = [
-            r for r, c in zip(model.training.deterministic_rules, count_comparisons(records, model.training.deterministic_rules)) if c.comparisons or _skip(r, "prior")
+            r
+            for r, c in zip(model.training.deterministic_rules, count_comparisons(records, model.training.deterministic_rules))
+            if c.comparisons or _skip(r, "prior")
         ]
         if deterministic:
-            recall = effective_recall(records_by_source, dataclasses.replace(model, training=dataclasses.replace(model.training, deterministic_rules=tuple(deterministic))))
+            recall = effective_recall(
+                records_by_source, dataclasses.replace(model, training=dataclasses.replace(model.training, deterministic_rules=tuple(deterministic)))
+            )
             try:
                 linker.training.estimate_probability_two_random_records_match([_block_on(r) for r in deterministic], recall=recall)
             except _splink_errors() as exc:
@@ -392,7 +396,9 @@ def train_model(
         else:
             log.warning("no deterministic rule finds a pair: the prior keeps Splink's default")
         try:
-            linker.training.estimate_u_using_random_sampling(max_pairs=model.training.u_max_pairs, seed=model.training.seed, num_chunks=model.training.u_num_chunks)
+            linker.training.estimate_u_using_random_sampling(
+                max_pairs=model.training.u_max_pairs, seed=model.training.seed, num_chunks=model.training.u_num_chunks
+            )
         except _splink_errors() as exc:
             raise ModelTrainingError(f"u could not be estimated by random sampling: {_first_line(exc)}") from None
         trained = 0
@@ -402,7 +408,9 @@ def train_model(
                 _skip(rule, "EM")
                 continue
             try:
-                linker.training.estimate_parameters_using_expectation_maximisation(_block_on(rule), record_sample_proportion=model.training.em_record_sample_proportion)
+                linker.training.estimate_parameters_using_expectation_maximisation(
+                    _block_on(rule), record_sample_proportion=model.training.em_record_sample_proportion
+                )
                 trained += 1
             except _splink_errors() as exc:
                 # e.g. an m estimate of exactly 0 (a level seen only among non-matches, common on
