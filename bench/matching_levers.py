@@ -2,8 +2,10 @@
 
 Runs on the identity records of a resolve already done under ``--config`` (its
 ``silver/identity_records``), each variant in a fresh process so JVM warm-up is paid
-alike. Per variant and step: wall seconds and the number of Spark jobs it ran. Prints the
-machine, then one JSON line per variant.
+alike. Training and prediction run as the resolve stage runs them, with the variant's
+setting changed through the model configuration or ``matching.SplinkOverrides``. Per
+variant and step (train, predict): wall seconds and the number of Spark jobs it ran.
+Prints the machine, then one JSON line per variant.
 
     python bench/matching_levers.py --config my.yaml --variants project,u_ten_chunks,codegen_on
 
@@ -28,15 +30,13 @@ import platform
 import subprocess
 import sys
 import time
-import uuid
 
 VARIANTS = ("project", "u_ten_chunks", "em_without_tf", "codegen_on", "lean_predict", "repartition_8", "splink_threshold")
 
 
 def measure(config_path: str, variant: str) -> dict:
-    """Train and predict once under ``variant``; seconds and Spark jobs per step."""
+    """Train and predict once under ``variant``, as the resolve stage does; seconds and Spark jobs per step."""
     from pyspark.sql import functions as F  # noqa: PLC0415
-    from splink import Linker, SparkAPI  # noqa: PLC0415
 
     from customer_identity.core.catalog import Catalog  # noqa: PLC0415
     from customer_identity.core.config import load_config  # noqa: PLC0415
@@ -45,11 +45,19 @@ def measure(config_path: str, variant: str) -> dict:
 
     config = load_config("local", config_path)
     spark = build_session(config)
-    model = config.model
+    model, overrides = config.model, matching.NO_OVERRIDES
     if variant == "u_ten_chunks":
         model = dataclasses.replace(model, training=dataclasses.replace(model.training, u_num_chunks=10))
-    if variant == "codegen_on":
+    elif variant == "codegen_on":
         model = dataclasses.replace(model, spark=dataclasses.replace(model.spark, wholestage_codegen=True))
+    elif variant == "em_without_tf":
+        overrides = matching.SplinkOverrides(em_without_term_frequencies=True)
+    elif variant == "lean_predict":
+        overrides = matching.SplinkOverrides(settings={"retain_matching_columns": False, "retain_intermediate_calculation_columns": False})
+    elif variant == "repartition_8":
+        overrides = matching.SplinkOverrides(api={"num_partitions_on_repartition": 8})
+    elif variant == "splink_threshold":
+        overrides = matching.SplinkOverrides(predict={"threshold_match_probability": model.predict_threshold})
     records = Catalog(config).read(spark, "silver.identity_records").localCheckpoint(eager=True)
     sources = sorted(r[0] for r in records.select("source_system").distinct().collect())
     by_source = {s: records.filter(F.col("source_system") == s) for s in sources}
@@ -62,54 +70,10 @@ def measure(config_path: str, variant: str) -> dict:
         steps[name] = [round(time.monotonic() - started, 1), status.jobsList(None).size() - jobs]
         return result
 
-    def register():
-        kwargs = {"num_partitions_on_repartition": 8} if variant == "repartition_8" else {}
-        db_api = SparkAPI(spark_session=spark, break_lineage_method=model.spark.break_lineage_method, **kwargs)
-        suffix = uuid.uuid4().hex[:8]
-        return db_api, [db_api.register(df, dataset_display_name=n, table_name=f"{n}_{suffix}") for n, df in by_source.items()]
-
     model_path = f"{config.paths.output_root}/_bench_levers/{variant}/splink_model.json"
-    with matching.splink_spark_settings(spark, model):
-        _db_api, inputs = step("register", register)
-        linker = step("linker", lambda: Linker(inputs, matching.build_settings(model)))
-        recall = step("recall", lambda: matching.effective_recall(by_source, model))
-        rules = [matching._block_on(r) for r in model.training.deterministic_rules]
-        step("prior", lambda: linker.training.estimate_probability_two_random_records_match(rules, recall=recall))
-        step(
-            "u",
-            lambda: linker.training.estimate_u_using_random_sampling(
-                max_pairs=model.training.u_max_pairs, seed=model.training.seed, num_chunks=model.training.u_num_chunks
-            ),
-        )
-        for rule in model.training.em_blocking_rules:
-            try:
-                step(
-                    "em_" + "+".join(rule),
-                    lambda rule=rule: linker.training.estimate_parameters_using_expectation_maximisation(
-                        matching._block_on(rule),
-                        record_sample_proportion=model.training.em_record_sample_proportion,
-                        estimate_without_term_frequencies=variant == "em_without_tf",
-                    ),
-                )
-            except ValueError:
-                steps["em_" + "+".join(rule)] = "discarded"
-        os.makedirs(os.path.dirname(model_path), exist_ok=True)
-        linker.misc.save_model_to_json(model_path, overwrite=True)
-        for column in matching.tf_columns(model_path):
-            linker.table_management.compute_tf_table(column).as_spark_dataframe().write.mode("overwrite").parquet(matching.tf_path(model_path, column))
-    if variant == "lean_predict":
-        keep = matching._explainable_settings
-        matching._explainable_settings = lambda p: {**keep(p), "retain_matching_columns": False, "retain_intermediate_calculation_columns": False}
-    if variant == "repartition_8":
-        matching._register = lambda spark_, model_, by_source_: register()
-    if variant == "splink_threshold":
-        from splink.internals.linker_components.inference import LinkerInference  # noqa: PLC0415
-
-        splink_predict = LinkerInference.predict
-        LinkerInference.predict = lambda self, **kw: splink_predict(self, **{"threshold_match_probability": model.predict_threshold, **kw})
-    pairs = step("predict", lambda: matching.predict_pairs(spark, model, by_source, model_path, model.predict_threshold))
-    return {"variant": variant, "identity_records": records.count(), "pairs_kept": pairs.count(), "steps": steps,
-            "train_seconds": round(sum(v[0] for k, v in steps.items() if k not in ("predict",) and isinstance(v, list)), 1)}  # fmt: skip
+    step("train", lambda: matching.train_model(spark, model, by_source, model_path, overrides=overrides))
+    pairs = step("predict", lambda: matching.predict_pairs(spark, model, by_source, model_path, model.predict_threshold, overrides))
+    return {"variant": variant, "identity_records": records.count(), "pairs_kept": pairs.count(), "steps": steps, "train_seconds": steps["train"][0]}
 
 
 def main() -> int:

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from customer_identity.core.config import ConfigError, load_config
 from customer_identity.resolution.identities import IDENTITY_COLUMNS
-from customer_identity.resolution.matching import count_comparisons, guarded_levels, level_labels, predict_pairs
+from customer_identity.resolution.matching import SplinkOverrides, count_comparisons, guarded_levels, level_labels, predict_pairs
 from customer_identity.resolution.stage import scoring_model
 from jobs import assess, explain, resolve, review
 
@@ -134,6 +134,14 @@ def test_two_records_compared_end_to_end(spark, run):
     kept = {(r.record_key_l, r.record_key_r) for r in predict_pairs(spark, model, records, model_path, threshold=cut).collect()}
     above = {(r.record_key_l, r.record_key_r) for r in rows if r.model_match_probability >= cut}
     assert kept == above and 0 < len(above) < len(rows)
+
+    # settings overrides reach Splink: lean predictions keep no compared values, and
+    # Splink's own threshold keeps the same pairs as filtering afterwards
+    lean = predict_pairs(spark, model, records, model_path, 0.0, SplinkOverrides(settings={"retain_matching_columns": False}))
+    assert "email_std_l" in pairs.columns and "email_std_l" not in lean.columns
+    assert {(r.record_key_l, r.record_key_r) for r in lean.collect()} == {(r.record_key_l, r.record_key_r) for r in rows}
+    in_splink = predict_pairs(spark, model, records, model_path, 0.0, SplinkOverrides(predict={"threshold_match_probability": cut}))
+    assert {(r.record_key_l, r.record_key_r) for r in in_splink.collect()} == above
 
 
 def test_link_guard_levels_are_checked_against_the_saved_model(run):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.utils import AnalysisException
@@ -101,6 +101,21 @@ def restore_delta(spark: SparkSession, path: str, version: int) -> None:
     from delta.tables import DeltaTable  # noqa: PLC0415
 
     DeltaTable.forPath(spark, path).restoreToVersion(version)
+
+
+def delete_from_delta(spark: SparkSession, path: str, condition: Column) -> None:
+    """Delete the rows matching ``condition`` (one commit); nothing when there is no table."""
+    from delta.tables import DeltaTable  # noqa: PLC0415
+
+    if delta_exists(spark, path):
+        DeltaTable.forPath(spark, path).delete(condition)
+
+
+def last_commit(spark: SparkSession, path: str) -> Row:
+    """The table's latest commit as Delta's history describes it (operation, parameters, version)."""
+    from delta.tables import DeltaTable  # noqa: PLC0415
+
+    return DeltaTable.forPath(spark, path).history(1).first()
 
 
 def upsert_delta(df: DataFrame, path: str, keys: list[str], *, delete_flag: str | None = None) -> None:

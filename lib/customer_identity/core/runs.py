@@ -32,7 +32,7 @@ from pyspark.sql import DataFrame, Row, SparkSession
 
 from customer_identity.core.catalog import Catalog
 from customer_identity.core.config import Config
-from customer_identity.core.io import delta_exists, delta_version, read_delta, restore_delta, write_delta
+from customer_identity.core.io import delta_exists, delta_version, last_commit, read_delta, restore_delta, write_delta
 from customer_identity.ingestion.contracts import BATCH
 
 log = logging.getLogger(__name__)
@@ -179,9 +179,7 @@ def table_versions(spark: SparkSession, tables: Mapping[str, str]) -> dict[str, 
 
 def restored_to(spark: SparkSession, path: str, version: int) -> bool:
     """Whether the table's latest commit is a restore to ``version`` (same content as that version)."""
-    from delta.tables import DeltaTable  # noqa: PLC0415
-
-    last = DeltaTable.forPath(spark, path).history(1).first()
+    last = last_commit(spark, path)
     return last.operation == "RESTORE" and str(last.operationParameters.get("version")) == str(version)
 
 

@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from customer_identity.core.catalog import Catalog
 from customer_identity.core.config import Config, SourceConfig
 from customer_identity.core.errors import RowCountMismatch
-from customer_identity.core.io import SOURCE_FILE_COLUMN, delta_exists, read_delta, read_source, source_files, write_delta
+from customer_identity.core.io import SOURCE_FILE_COLUMN, delete_from_delta, delta_exists, read_delta, read_source, source_files, write_delta
 from customer_identity.ingestion.contracts import (
     BATCH,
     derive_batch_id,
@@ -124,16 +124,11 @@ def _ensure_bronze(spark: SparkSession, config: Config, source: SourceConfig, ra
 
 
 def _delete_file_rows(spark: SparkSession, config: Config, source_name: str, path: str) -> None:
-    from delta.tables import DeltaTable  # noqa: PLC0415
-
     log.warning("source=%s: a file changed since it was ingested; replacing its earlier rows", source_name)
-    bronze = Catalog(config).path("bronze.source", source=source_name)
-    if delta_exists(spark, bronze):
-        DeltaTable.forPath(spark, bronze).delete(F.col(SOURCE_FILE_COLUMN) == path)
-    if delta_exists(spark, Catalog(config).path("quarantine")):
-        DeltaTable.forPath(spark, Catalog(config).path("quarantine")).delete((F.col("source_system") == source_name) & (F.col("source_file") == path))
-    ledger = files_ledger_path(config)
-    DeltaTable.forPath(spark, ledger).delete((F.col("source_system") == source_name) & (F.col("file_path") == path))
+    catalog = Catalog(config)
+    delete_from_delta(spark, catalog.path("bronze.source", source=source_name), F.col(SOURCE_FILE_COLUMN) == path)
+    delete_from_delta(spark, catalog.path("quarantine"), (F.col("source_system") == source_name) & (F.col("source_file") == path))
+    delete_from_delta(spark, files_ledger_path(config), (F.col("source_system") == source_name) & (F.col("file_path") == path))
 
 
 def ingestion_log(results: list[IngestResult], spark: SparkSession) -> DataFrame:

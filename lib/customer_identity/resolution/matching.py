@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import reduce
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -305,7 +306,27 @@ def splink_spark_settings(spark: SparkSession, model: ModelConfig) -> Iterator[N
         spark.conf.set(key, before)
 
 
-def _register(spark: SparkSession, model: ModelConfig, records_by_source: Mapping[str, DataFrame]):
+@dataclasses.dataclass(frozen=True)
+class SplinkOverrides:
+    """Changes to how Splink runs, for measuring one lever at a time (``bench/matching_levers.py``).
+
+    ``api``: keyword arguments to Splink's ``SparkAPI`` (e.g. ``num_partitions_on_repartition``);
+    ``settings``: settings merged over the saved model's when predicting (e.g.
+    ``retain_matching_columns: False``); ``predict``: keyword arguments to Splink's ``predict``
+    (e.g. ``threshold_match_probability``); ``em_without_term_frequencies``: EM ignores
+    term-frequency adjustments.
+    """
+
+    api: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    predict: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    em_without_term_frequencies: bool = False
+
+
+NO_OVERRIDES = SplinkOverrides()
+
+
+def _register(spark: SparkSession, model: ModelConfig, records_by_source: Mapping[str, DataFrame], overrides: SplinkOverrides = NO_OVERRIDES):
     """Register the inputs with Splink: (db_api, inputs, link type).
 
     Splink adds ``source_dataset`` only when two or more tables are registered, so one
@@ -314,7 +335,7 @@ def _register(spark: SparkSession, model: ModelConfig, records_by_source: Mappin
     """
     from splink import SparkAPI  # noqa: PLC0415
 
-    db_api = SparkAPI(spark_session=spark, break_lineage_method=model.spark.break_lineage_method)
+    db_api = SparkAPI(spark_session=spark, break_lineage_method=model.spark.break_lineage_method, **overrides.api)
     # a fresh table name per registration, so training and prediction can share a session
     suffix = uuid.uuid4().hex[:8]
     link_type = link_type_for(model.link_type, len(records_by_source))
@@ -365,20 +386,26 @@ def _splink_errors() -> tuple[type[BaseException], ...]:
 
 
 def train_model(
-    spark: SparkSession, model: ModelConfig, records_by_source: Mapping[str, DataFrame], model_path: str, match_labels: DataFrame | None = None
+    spark: SparkSession,
+    model: ModelConfig,
+    records_by_source: Mapping[str, DataFrame],
+    model_path: str,
+    match_labels: DataFrame | None = None,
+    overrides: SplinkOverrides = NO_OVERRIDES,
 ) -> str:
     """Train the model on Spark and save it as Splink JSON at ``model_path``.
 
     Rules that generate no pairs are skipped with a message; an EM session Splink cannot
     complete is discarded; training ends in :class:`ModelTrainingError` (one line), never a
     Splink traceback. ``match_labels`` (record_key_l, record_key_r of pairs reviewers
-    confirmed as matches) re-estimate the m parameters after EM.
+    confirmed as matches) re-estimate the m parameters after EM. ``overrides`` change how
+    Splink runs (see :class:`SplinkOverrides`).
     """
     from splink import Linker  # noqa: PLC0415
 
     records = reduce(DataFrame.unionByName, records_by_source.values())
     with splink_spark_settings(spark, model):
-        db_api, inputs, link_type = _register(spark, model, records_by_source)
+        db_api, inputs, link_type = _register(spark, model, records_by_source, overrides)
         linker = Linker(inputs, build_settings(model, link_type))
         deterministic = [
             r
@@ -409,7 +436,9 @@ def train_model(
                 continue
             try:
                 linker.training.estimate_parameters_using_expectation_maximisation(
-                    _block_on(rule), record_sample_proportion=model.training.em_record_sample_proportion
+                    _block_on(rule),
+                    record_sample_proportion=model.training.em_record_sample_proportion,
+                    estimate_without_term_frequencies=overrides.em_without_term_frequencies,
                 )
                 trained += 1
             except _splink_errors() as exc:
@@ -624,7 +653,14 @@ def _explainable_settings(model_path: str) -> dict:
 NEW_FLAG = "_is_new"
 
 
-def predict_pairs(spark: SparkSession, model: ModelConfig, records_by_source: Mapping[str, DataFrame], model_path: str, threshold: float) -> DataFrame:
+def predict_pairs(
+    spark: SparkSession,
+    model: ModelConfig,
+    records_by_source: Mapping[str, DataFrame],
+    model_path: str,
+    threshold: float,
+    overrides: SplinkOverrides = NO_OVERRIDES,
+) -> DataFrame:
     """Score the blocked pairs with a saved model; pairs below ``threshold`` are dropped.
 
     The model's saved term frequencies are used when it has them, so a pair scores the same
@@ -635,8 +671,8 @@ def predict_pairs(spark: SparkSession, model: ModelConfig, records_by_source: Ma
     from splink import Linker  # noqa: PLC0415
 
     with splink_spark_settings(spark, model):
-        db_api, inputs, link_type = _register(spark, model, records_by_source)
-        settings = _explainable_settings(model_path)
+        db_api, inputs, link_type = _register(spark, model, records_by_source, overrides)
+        settings = {**_explainable_settings(model_path), **overrides.settings}
         settings["link_type"] = link_type
         rules = [_block_on(r).create_blocking_rule_dict("spark") for r in model.blocking_rules]
         only_new = any(NEW_FLAG in df.columns for df in records_by_source.values())
@@ -658,7 +694,7 @@ def predict_pairs(spark: SparkSession, model: ModelConfig, records_by_source: Ma
         # join of the pairs with their records, so every comparison is computed twice (in the
         # join condition and again in the projection). Filtering afterwards computes it once
         # (docs/settings.md).
-        predictions = with_source_datasets(linker.inference.predict().as_spark_dataframe().filter(F.col("match_probability") >= threshold))
+        predictions = with_source_datasets(linker.inference.predict(**overrides.predict).as_spark_dataframe().filter(F.col("match_probability") >= threshold))
         if model.link_guard is not None and f"gamma_{model.link_guard.comparison}" not in predictions.columns:
             log.warning("model.link_guard: the model has no comparison '%s'; no pair is guarded", model.link_guard.comparison)
         elif model.link_guard is not None:
