@@ -203,7 +203,7 @@ class GeneratorConfig:
 @_frozen
 class ComparisonSpec:
     comparison: Text  # a class of splink.comparison_library
-    columns: Annotated[tuple[Text, ...], Field(min_length=1)]
+    columns: tuple[Text, ...]  # empty for a comparison that takes its columns through args (LocationComparison)
     args: dict[str, Any] = Field(default_factory=dict)
 
 
