@@ -102,7 +102,7 @@ def test_blocking_keeps_the_cheapest_rules_within_the_budget():
     assert [c.rule for c in kept] == [("d",), ("b",)]
     assert {c.rule for c, _ in rejected} == {("a",), ("c",)}
     with pytest.raises(ComparisonBudgetExceeded, match="max_comparisons"):
-        derive_design(dataclasses_replace(MODEL, max_comparisons=1), _profile(10_000, UK_LIKE), 2, _counter({}))
+        derive_design(dataclasses_replace(MODEL, max_comparisons=1), _profile(10_000, UK_LIKE), 2, _counter(dict.fromkeys(UK_LIKE, 1000)))
 
 
 def test_untolerated_attributes():

@@ -128,7 +128,7 @@ class ModelDesign:
         """The configured model with every derived part filled in."""
         return replace(
             model, link_type=self.link_type, comparisons=self.comparisons, blocking_rules=self.blocking_rules,
-            em_blocking_rules=self.em_blocking_rules, deterministic_rules=self.deterministic_rules,
+            training=replace(model.training, em_blocking_rules=self.em_blocking_rules, deterministic_rules=self.deterministic_rules),
             link_guard=guard_as_designed(model.link_guard, self.link_guard),
         )  # fmt: skip
 
