@@ -86,6 +86,7 @@ def two_days(spark, tiny_run, s3, tmp_path_factory):
         f"    spark.hadoop.fs.s3a.endpoint.region: us-east-1\n"
         f"    spark.hadoop.fs.s3a.path.style.access: 'true'\n"
         f"    spark.hadoop.fs.s3a.connection.ssl.enabled: 'false'\n"
+        f"    spark.sql.warehouse.dir: s3a://{BUCKET}/warehouse\n"
         f"monitoring:\n  max_customer_change: 10.0\n  max_match_rate_shift: 10.0\n"
     )
     staged, live = load_config("local", str(tiny_run[1])), load_config("local", str(overlay))

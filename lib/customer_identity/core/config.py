@@ -273,14 +273,6 @@ class ModelConfig:
     spark: ModelSparkConfig = Field(default_factory=ModelSparkConfig)
     link_guard: LinkGuard | None = None
 
-    @model_validator(mode="after")
-    def _guard_on_compared_columns(self) -> ModelConfig:
-        compared = {c for spec in self.comparisons for c in spec.columns}
-        for i, column in enumerate(self.link_guard.unless_equal if self.link_guard else ()):
-            if compared and column not in compared:  # only compared columns are kept beside each scored pair
-                raise _at(f"link_guard.unless_equal[{i}]", f"a column of model.comparisons {sorted(compared)}", column)
-        return self
-
 
 @_frozen
 class ClusteringConfig:
@@ -391,6 +383,11 @@ class Config:
                 f"the customers source among {sorted(self.sources)} whose ids sources.{referring[0]}.columns.customer_id refers to",
                 self.model.account_source or None, top=True,
             )  # fmt: skip
+        # pinned comparisons only: a derived model's guard is checked against its own design
+        compared = {c for spec in self.model.comparisons for c in spec.columns}
+        for i, column in enumerate(self.model.link_guard.unless_equal if self.model.link_guard else ()):
+            if compared and column not in compared:  # only compared columns are kept beside each scored pair
+                raise _at(f"model.link_guard.unless_equal[{i}]", f"a column of model.comparisons {sorted(compared)}", column, top=True)
         return self
 
     def source(self, name: str) -> SourceConfig:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from customer_identity.core.config import SourceConfig
+from customer_identity.core.config import TRANSACTION_ATTRIBUTES, SourceConfig
 from customer_identity.ingestion.contracts import blank_to_null, typed_column
 from customer_identity.resolution.standardise import (
     clean_text,
@@ -211,19 +211,7 @@ def typed_transactions(df: DataFrame, source: SourceConfig, account_source: str,
 
 def empty_transactions(spark: SparkSession, account_source: str) -> DataFrame:
     """Typed transactions with no rows: the shape ``typed_transactions`` gives, for shops without a transactions source."""
-    attrs = (
-        "event_time",
-        "product_id",
-        "category_id",
-        "category_code",
-        "brand",
-        "price",
-        "session_id",
-        "customer_id",
-        "guest_first_name",
-        "guest_surname",
-        "guest_postcode",
-    )
+    attrs = TRANSACTION_ATTRIBUTES
     raw = spark.createDataFrame([], ", ".join(f"{c} string" for c in (*attrs, "_batch_id", "_source_file")))
     source = SourceConfig(name="transactions", kind="transactions", format="csv", path="(in memory)", columns={a: a for a in attrs})
     return typed_transactions(raw, source, account_source)
