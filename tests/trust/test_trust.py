@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 import pytest
 import yaml
@@ -15,6 +16,7 @@ from customer_identity.resolution.stage import ResolvePaths
 from customer_identity.trust.count import CalibrationBin, calibrated_rates, count_interval, sampled_counts
 from customer_identity.trust.evaluation import error_analysis
 from customer_identity.trust.review import ReviewFileError, apply_labels, merge_labels, review_queue, validate_decisions
+from customer_identity.trust.stage import answered_from_truth
 from customer_identity.trust.sweep import best_threshold, threshold_sweep
 from jobs import review as review_job
 
@@ -195,6 +197,13 @@ def test_bad_review_files_are_rejected_without_side_effects(spark, review_setup,
     assert "ReviewFileError" in err and ("nothing was applied" in err or case == "missing column")
     assert sorted(read_delta(spark, paths.review_labels).collect()) == before
     assert spark.sql(f"DESCRIBE HISTORY delta.`{paths.review_labels}`").agg(F.max("version")).first()[0] == version
+
+
+def test_simulated_answers_need_the_generators_truth(spark, review_setup):
+    overlay, _, tmp_path = review_setup  # sources without the generator's truth beside them
+    queue = _pairs(spark, [("crm:A", "platform:1", 0.97)])
+    with pytest.raises(ReviewFileError, match=re.escape(f"ground truth at {tmp_path / 'sources' / 'truth' / 'records'}")):
+        answered_from_truth(spark, load_config("local", str(overlay)), queue)
 
 
 def test_good_review_file_is_added_and_newer_decisions_win(spark, review_setup, capsys):

@@ -226,7 +226,7 @@ def answered_from_truth(spark: SparkSession, config: Config, queue: DataFrame) -
     """``queue``'s pairs answered from ground truth: what a perfect reviewer would say."""
     cat = Catalog(config)
     if not cat.has_truth(spark):
-        raise ReviewFileError(f"--simulate-from-truth needs the generator's ground truth at {cat.path('truth.table', name='records')}")
+        raise ReviewFileError(f"--simulate-from-truth needs the generator's ground truth at {cat.path('truth.table', table='records')}")
     crosswalk = cat.read(spark, "gold.customer_crosswalk")
     resolved = cat.read(spark, "gold.transactions_resolved")
     truth = record_truth(crosswalk, cat.read(spark, "truth.table", table="records"), cat.read(spark, "truth.table", table="sessions"), resolved).select(
