@@ -67,23 +67,18 @@ def added_pairs(records, truth, base_rules, extra_rule) -> list[dict]:
 def measure(config_path: str, extras: list[tuple[str, ...]]) -> dict:
     from customer_identity.core.catalog import Catalog  # noqa: PLC0415
     from customer_identity.core.config import load_config  # noqa: PLC0415
-    from customer_identity.core.io import read_delta  # noqa: PLC0415
     from customer_identity.core.spark import build_session  # noqa: PLC0415
     from customer_identity.resolution.model_design import saved_blocking_rules  # noqa: PLC0415
-    from customer_identity.resolution.stage import ResolvePaths  # noqa: PLC0415
-    from customer_identity.trust.evaluation import blocking_ceiling, record_truth  # noqa: PLC0415
+    from customer_identity.trust.evaluation import blocking_ceiling  # noqa: PLC0415
+    from customer_identity.trust.stage import generator_truth  # noqa: PLC0415
 
     config = load_config("local", config_path)
     spark = build_session(config)
-    paths = ResolvePaths.from_config(config)
-    crosswalk = read_delta(spark, paths.crosswalk, what="gold.customer_crosswalk")
-    resolved = read_delta(spark, paths.transactions_resolved, what="gold.transactions_resolved")
-    truth = record_truth(
-        crosswalk, Catalog(config).read(spark, "truth.table", table="records"), Catalog(config).read(spark, "truth.table", table="sessions"), resolved
-    ).localCheckpoint(eager=True)
-    relations = Catalog(config).read(spark, "truth.table", table="relations")
-    records = read_delta(spark, paths.identity_records, what="silver.identity_records").localCheckpoint(eager=True)
-    base = [tuple(r) for r in saved_blocking_rules(paths.model, config.model)]
+    catalog = Catalog(config)
+    truth = generator_truth(spark, catalog, catalog.read(spark, "gold.customer_crosswalk")).localCheckpoint(eager=True)
+    relations = catalog.read(spark, "truth.table", table="relations")
+    records = catalog.read(spark, "silver.identity_records").localCheckpoint(eager=True)
+    base = [tuple(r) for r in saved_blocking_rules(catalog.path("model.splink"), config.model)]
     t0 = time.monotonic()
     results = [{"rules": ["+".join(r) for r in base], "extra": None, **asdict(blocking_ceiling(spark, records, truth, relations, base, config.clustering))}]
     for extra in extras:

@@ -13,6 +13,7 @@ is a parameter the caller gives (``catalog.path("bronze.source", source="crm")``
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from dataclasses import dataclass
@@ -40,8 +41,9 @@ class Entry:
         return {f for _, f, _, _ in string.Formatter().parse(self.path) if f}
 
 
+@functools.cache
 def load_entries(path: Path) -> dict[str, Entry]:
-    """The catalog file's entries, each checked: a known format and a location template."""
+    """The catalog file's entries, each checked: a known format and a location template (read once per process)."""
     if not path.is_file():
         raise ConfigError(f"{path}: the catalog of tables and files is missing")
     raw = yaml.safe_load(path.read_text()) or {}
@@ -142,17 +144,11 @@ class Catalog:
         return where
 
 
-_DEFAULT_ENTRIES: dict[str, Entry] | None = None
-
-
 def beside_model(model: str, kind: str, column: str = "") -> str:
     """A file that sits beside the saved model file ``model`` (``model.design``,
     ``model.u_refined``, ``model.term_frequencies``; the latter per ``column``), wherever
     that model is: the one a full run trains, or the one an earlier run recorded."""
-    global _DEFAULT_ENTRIES
-    if _DEFAULT_ENTRIES is None:
-        _DEFAULT_ENTRIES = load_entries(CONF_DIR / "catalog.yaml")
-    entry = _DEFAULT_ENTRIES.get(f"model.{kind}")
+    entry = load_entries(CONF_DIR / "catalog.yaml").get(f"model.{kind}")
     if entry is None:
         raise ConfigError(f"catalog: no entry 'model.{kind}' in conf/catalog.yaml")
     base = model[: -len(".json")] if model.endswith(".json") else model

@@ -405,16 +405,15 @@ class _KeyError(ValueError):
     configuration with ``top``), ``expected`` what it should be."""
 
     def __init__(self, key: str, expected: str, got: Any, top: bool):
-        super().__init__(f"{_KEY_MARK}{key}{_KEY_MARK}{expected}")
-        self.got = got
+        super().__init__(f"{key}: expected {expected}")
+        self.key, self.expected, self.got, self.top = key, expected, got, top
 
 
-_KEY_MARK = "\x1f"
 _NOTHING = object()
 
 
 def _at(key: str, expected: str, got: Any = _NOTHING, top: bool = False) -> _KeyError:
-    return _KeyError(("/" if top else "") + key, expected, got, top)
+    return _KeyError(key, expected, got, top)
 
 
 # --------------------------------------------------------------------------- loading
@@ -595,10 +594,10 @@ def _build(data: Mapping[str, Any], origin: Mapping[str, str], env: str, files: 
     try:
         return _CONFIG.validate_python({**rendered, "env": env, "files": files})
     except ValidationError as exc:
-        raise _from_pydantic(exc, origin, rendered) from None
+        raise _from_pydantic(exc, origin) from None
 
 
-def _from_pydantic(exc: ValidationError, origin: Mapping[str, str], data: Mapping[str, Any]) -> ConfigError:
+def _from_pydantic(exc: ValidationError, origin: Mapping[str, str]) -> ConfigError:
     """The first problem, as file, dotted key and what was expected."""
     err = exc.errors(include_url=False)[0]
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
@@ -606,14 +605,12 @@ def _from_pydantic(exc: ValidationError, origin: Mapping[str, str], data: Mappin
     expected = err["msg"]
     cause = err.get("ctx", {}).get("error")
     if isinstance(cause, _KeyError):
-        key, expected = str(cause).split(_KEY_MARK)[1:]
-        dotted = key[1:] if key.startswith("/") else f"{dotted}.{key}" if dotted else key
-        dotted = dotted.replace(".[", "[")
-        got = cause.got
+        dotted = cause.key if cause.top or not dotted else f"{dotted}.{cause.key}"
+        expected, got = cause.expected, cause.got
     elif err["type"] == "missing":
         expected, got = "a value (required key missing)", _NOTHING
     elif err["type"] == "unexpected_keyword_argument":
-        section = _section(data, loc[:-1])
+        section = _section(loc[:-1])
         known = sorted(f.name for f in dataclasses.fields(section)) if section is not None else []
         expected, got = f"one of the known keys {[k for k in known if k not in ('name', 'env', 'files')]}", _NOTHING
     else:
@@ -633,7 +630,7 @@ def _from_pydantic(exc: ValidationError, origin: Mapping[str, str], data: Mappin
     return _error(origin, dotted, expected, got)
 
 
-def _section(data: Mapping[str, Any], loc: tuple) -> type | None:
+def _section(loc: tuple) -> type | None:
     """The dataclass validating the section at ``loc`` (for the list of its known keys)."""
     cls: Any = Config
     skip = False

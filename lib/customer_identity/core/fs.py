@@ -51,12 +51,6 @@ def name(path: str) -> str:
     return path.rstrip("/").rsplit("/", 1)[-1]
 
 
-def sibling(path: str, suffix: str) -> str:
-    """``dir/model.json`` with ``_design.json`` -> ``dir/model_design.json``."""
-    stem = name(path).rsplit(".", 1)[0] if "." in name(path) else name(path)
-    return join(parent(path), stem + suffix)
-
-
 def exists(path: str) -> bool:
     _, hpath, fs = _hadoop(path)
     return bool(fs.exists(hpath))
@@ -108,14 +102,3 @@ def read_json(path: str) -> Any:
 
 def write_json(path: str, value: Any) -> str:
     return write_text(path, json.dumps(value, indent=2, default=str))
-
-
-def delete(path: str) -> bool:
-    _, hpath, fs = _hadoop(path)
-    return bool(fs.delete(hpath, True))
-
-
-def qualified(path: str) -> str:
-    """``path`` as the filesystem names it (``file:/abs/dir`` for a relative local folder)."""
-    _, hpath, fs = _hadoop(path)
-    return str(fs.makeQualified(hpath).toString())

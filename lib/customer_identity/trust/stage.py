@@ -29,6 +29,12 @@ from customer_identity.trust.sweep import best_threshold, threshold_sweep
 COUNT_INTERVAL_SCHEMA = "estimate long, golden_count long, mean double, lower long, upper long, level double, draws long, uncertain_pairs long, method string"
 
 
+def generator_truth(spark: SparkSession, cat: Catalog, crosswalk: DataFrame) -> DataFrame:
+    """(record_key, person_id) for every identity record, from the generator's truth beside the sources."""
+    resolved = cat.read(spark, "gold.transactions_resolved")
+    return record_truth(crosswalk, cat.read(spark, "truth.table", table="records"), cat.read(spark, "truth.table", table="sessions"), resolved)
+
+
 # --------------------------------------------------------------------------- evaluate
 
 
@@ -41,9 +47,7 @@ def evaluate_run(spark: SparkSession, config: Config, truth_path: str | None = N
     if truth_path:
         truth, relations = labelled_truth(spark, truth_path)
     else:
-        resolved = cat.read(spark, "gold.transactions_resolved")
-        truth = record_truth(crosswalk, cat.read(spark, "truth.table", table="records"), cat.read(spark, "truth.table", table="sessions"), resolved)
-        relations = cat.read(spark, "truth.table", table="relations")
+        truth, relations = generator_truth(spark, cat, crosswalk), cat.read(spark, "truth.table", table="relations")
     result = evaluate(crosswalk, truth, relations)
     records = cat.read(spark, "silver.identity_records")
     ceiling = blocking_ceiling(spark, records, truth, relations, saved_blocking_rules(cat.path("model.splink"), config.model), config.clustering)
@@ -113,9 +117,7 @@ def assess_run(spark: SparkSession, config: Config, *, skip_interval: bool = Fal
     pairs, labels = scored_pairs(spark, paths)
     truth = relations = None
     if cat.has_truth(spark):
-        resolved = cat.read(spark, "gold.transactions_resolved")
-        truth = record_truth(crosswalk, cat.read(spark, "truth.table", table="records"), cat.read(spark, "truth.table", table="sessions"), resolved).cache()
-        relations = cat.read(spark, "truth.table", table="relations")
+        truth, relations = generator_truth(spark, cat, crosswalk).cache(), cat.read(spark, "truth.table", table="relations")
 
     # threshold sweep
     sweep = threshold_sweep(spark, records, pairs, list(t.sweep_thresholds), config.clustering, truth, relations, labels)
@@ -159,6 +161,7 @@ def assess_run(spark: SparkSession, config: Config, *, skip_interval: bool = Fal
 
     # error analysis
     if truth is not None:
+        resolved = cat.read(spark, "gold.transactions_resolved")
         tags = record_tags(cat.read(spark, "truth.table", table="records"), cat.read(spark, "truth.table", table="sessions"), resolved, crosswalk)
         errors = error_analysis(crosswalk, truth, tags, relations).cache()
         cat.write(errors, "gold.error_analysis")
@@ -227,11 +230,7 @@ def answered_from_truth(spark: SparkSession, config: Config, queue: DataFrame) -
     cat = Catalog(config)
     if not cat.has_truth(spark):
         raise ReviewFileError(f"--simulate-from-truth needs the generator's ground truth at {cat.path('truth.table', table='records')}")
-    crosswalk = cat.read(spark, "gold.customer_crosswalk")
-    resolved = cat.read(spark, "gold.transactions_resolved")
-    truth = record_truth(crosswalk, cat.read(spark, "truth.table", table="records"), cat.read(spark, "truth.table", table="sessions"), resolved).select(
-        "record_key", "person_id"
-    )
+    truth = generator_truth(spark, cat, cat.read(spark, "gold.customer_crosswalk")).select("record_key", "person_id")
     return (
         queue.select("record_key_l", "record_key_r")
         .join(truth.toDF("record_key_l", "person_l"), "record_key_l")
@@ -314,9 +313,7 @@ def explain_model(spark: SparkSession, config: Config, model_path: str | None = 
         "near_miss": as_dicts(pairs.filter(F.col("match_probability") < threshold).orderBy(F.desc("match_probability"))),
     }
     if cat.has_truth(spark):
-        resolved = cat.read(spark, "gold.transactions_resolved")
-        truth = record_truth(crosswalk, cat.read(spark, "truth.table", table="records"), cat.read(spark, "truth.table", table="sessions"), resolved)
-        t = truth.select("record_key", "person_id")
+        t = generator_truth(spark, cat, crosswalk).select("record_key", "person_id")
         labelled = pairs.join(t.toDF("record_key_l", "person_l"), "record_key_l").join(t.toDF("record_key_r", "person_r"), "record_key_r")
         same = F.col("person_l") == F.col("person_r")
         accepted = F.col("match_probability") >= threshold
