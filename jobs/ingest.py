@@ -28,10 +28,16 @@ def main(argv: list[str] | None = None) -> int:
         results = ingest_sources(build_session(config), config, names, args.batch_id)
         print(f"{'source':<14}{'batch':<18}{'read':>10}{'accepted':>10}{'quarantined':>13}")
         for r in results:
-            print(f"{r.source:<14}{r.batch_id or '(no new files)':<18}{r.rows_read:>10,}{r.rows_accepted:>10,}{r.rows_quarantined:>13,}  {r.reasons or ''}")
+            if r.status == "failed":
+                print(f"{r.source:<14}{'FAILED':<18}  {r.error}")
+            else:
+                print(f"{r.source:<14}{r.batch_id or '(no new files)':<18}{r.rows_read:>10,}{r.rows_accepted:>10,}{r.rows_quarantined:>13,}  {r.reasons or ''}")
         catalog = Catalog(config)
         print(f"bronze tables at {catalog.path('bronze.source', source='<source>')}; quarantine at {catalog.path('quarantine')}")
-        return 0
+        failed = [r for r in results if r.status == "failed"]
+        for r in failed:
+            print(f"source '{r.source}' was not ingested: {r.error}", file=sys.stderr)
+        return max((r.exit_code for r in failed), default=0)
 
     return run(body, parser, argv)
 

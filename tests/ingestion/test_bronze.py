@@ -6,7 +6,7 @@ from pyspark.sql import functions as F
 from customer_identity.core.config import load_config
 from customer_identity.ingestion.contracts import derive_batch_id, filter_accepted, quarantine_rows, typed_column, with_lineage, with_reject_reason
 
-RAW_SCHEMA = "event_time string, product_id string, price string, session_id string, _corrupt_record string, _source_file string"
+RAW_SCHEMA = "event_time string, product_id string, price string, session_id string, _parse_error string, _raw_record string, _source_file string"
 
 
 def _transactions_source():
@@ -15,13 +15,13 @@ def _transactions_source():
 
 def test_reject_reasons_in_precedence_order(spark):
     rows = [
-        ("2026-10-01 10:00:00 UTC", "1", "9.99", "s1", None, "f"),  # good
-        ("2026-10-01 10:00:00 UTC", "1", "N/A", "s2", None, "f"),  # bad price
-        ("2026-10-01 10:00:00 UTC", "1", "NaN", "s2n", None, "f"),  # not a number, though Spark parses it
-        ("2026-10-41 10:00:00 UTC", "1", "9.99", "s3", None, "f"),  # impossible date
-        ("2026-10-01 10:00:00 UTC", "1", "9.99", "  ", None, "f"),  # blank key
-        (None, None, None, None, "garbage,line", "f"),  # unparseable line
-        (None, None, None, None, None, "f"),  # all null
+        ("2026-10-01 10:00:00 UTC", "1", "9.99", "s1", None, None, "f"),  # good
+        ("2026-10-01 10:00:00 UTC", "1", "N/A", "s2", None, None, "f"),  # bad price
+        ("2026-10-01 10:00:00 UTC", "1", "NaN", "s2n", None, None, "f"),  # not a number, though Spark parses it
+        ("2026-10-41 10:00:00 UTC", "1", "9.99", "s3", None, None, "f"),  # impossible date
+        ("2026-10-01 10:00:00 UTC", "1", "9.99", "  ", None, None, "f"),  # blank key
+        (None, None, None, None, "malformed", "garbage,line", "f"),  # unparseable line
+        (None, None, None, None, None, None, "f"),  # all null
     ]
     df = spark.createDataFrame(rows, RAW_SCHEMA)
     got = with_reject_reason(df, _transactions_source()).select("session_id", "_reject_reason")
@@ -45,10 +45,10 @@ def test_typed_column_parses_or_returns_null(spark):
 
 def test_accepted_and_quarantined_partition_the_input(spark):
     rows = [
-        ("2026-10-01 10:00:00 UTC", "1", "9.99", "s1", None, "f1"),
-        ("2026-10-01 10:00:00 UTC", "1", "oops", "s2", None, "f1"),
-        (None, None, None, None, '{"broken', "f2"),
-        (None, None, None, None, None, "f2"),
+        ("2026-10-01 10:00:00 UTC", "1", "9.99", "s1", None, None, "f1"),
+        ("2026-10-01 10:00:00 UTC", "1", "oops", "s2", None, None, "f1"),
+        (None, None, None, None, "malformed", '{"broken', "f2"),
+        (None, None, None, None, None, None, "f2"),
     ]
     df = with_lineage(with_reject_reason(spark.createDataFrame(rows, RAW_SCHEMA), _transactions_source()), "b1")
     accepted = filter_accepted(df)

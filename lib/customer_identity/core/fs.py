@@ -66,6 +66,22 @@ def is_dir(path: str) -> bool:
     return bool(fs.exists(hpath) and fs.getFileStatus(hpath).isDirectory())
 
 
+def list_files(path: str) -> list[tuple[str, int, int]]:
+    """Every file at ``path`` (a file, a folder searched recursively, or a glob), whatever its
+    name, as (qualified path, size in bytes, modification time in seconds), sorted by path."""
+    _, hpath, fs = _hadoop(path)
+    matches = fs.globStatus(hpath)
+    out: list[tuple[str, int, int]] = []
+    stack = list(matches or [])
+    while stack:
+        status = stack.pop()
+        if status.isDirectory():
+            stack.extend(fs.listStatus(status.getPath()))
+        else:
+            out.append((status.getPath().toString(), int(status.getLen()), int(status.getModificationTime()) // 1000))
+    return sorted(out)
+
+
 def read_bytes(path: str) -> bytes:
     jvm, hpath, fs = _hadoop(path)
     if not fs.exists(hpath):

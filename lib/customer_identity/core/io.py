@@ -10,7 +10,6 @@ from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 from pyspark.sql.utils import AnalysisException
 
 from customer_identity.core.config import SourceConfig
@@ -18,51 +17,41 @@ from customer_identity.core.errors import SourceReadError, TableNotFound
 
 log = logging.getLogger(__name__)
 
-CORRUPT_COLUMN = "_corrupt_record"
 SOURCE_FILE_COLUMN = "_source_file"
+SOURCE_LINE_COLUMN = "_source_line"
+PARSE_ERROR = "_parse_error"  # why a record could not be read, for file sources parsed by ingestion
+RAW_RECORD = "_raw_record"  # a record's text as the file holds it
 
 
 # --------------------------------------------------------------------------- sources
 
 
-def _local_path_missing(path: str) -> bool:
-    return "://" not in path and not path.startswith("dbfs:") and not Path(path).exists()
+def read_table_source(spark: SparkSession, source: SourceConfig, paths: list[str] | None = None) -> DataFrame:
+    """Read a typed source (JDBC, Parquet, ORC, Delta…) with every column as a string.
 
-
-def read_source(spark: SparkSession, source: SourceConfig) -> DataFrame:
-    """Read one source export with every column as a string (types are enforced at ingestion).
-
-    Unreadable lines are kept in ``_corrupt_record`` for csv/json; each row carries the
-    file it came from in ``_source_file``.
+    Files that need parsing (CSV, JSON Lines) are read by :mod:`customer_identity.ingestion.files`.
+    Rows carry the file or table they came from; a typed format has no parse errors or raw text.
+    ``paths`` restricts a Parquet source to those files.
     """
-    if source.format != "jdbc" and _local_path_missing(source.path):
-        raise SourceReadError(f"source '{source.name}': path {source.path} does not exist (sources.{source.name}.path)")
     try:
-        if source.format in ("csv", "json"):
-            reader = spark.read.options(**source.options)
-            header_df = reader.format(source.format).load(source.path)
-            raw_columns = [c for c in header_df.columns if c != CORRUPT_COLUMN]
-            schema = T.StructType([T.StructField(c, T.StringType()) for c in raw_columns] + [T.StructField(CORRUPT_COLUMN, T.StringType())])
-            df = reader.schema(schema).option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT_COLUMN).format(source.format).load(source.path)
-            if source.format == "json":
-                # a JSON line that fails to parse still yields a row: keep its raw text only
-                df = df.select(*[F.when(F.col(CORRUPT_COLUMN).isNull(), F.col(c)).alias(c) for c in raw_columns], CORRUPT_COLUMN)
-        elif source.format == "jdbc":
+        if source.format == "jdbc":
             df = spark.read.format("jdbc").options(**source.options).load()
-            df = df.select(*[F.col(c).cast("string").alias(c) for c in df.columns], F.lit(None).cast("string").alias(CORRUPT_COLUMN))
         else:
-            df = spark.read.options(**source.options).format(source.format).load(source.path)
-            df = df.select(*[F.col(c).cast("string").alias(c) for c in df.columns], F.lit(None).cast("string").alias(CORRUPT_COLUMN))
+            if "://" not in source.path and not source.path.startswith("dbfs:") and not Path(source.path).exists():
+                raise SourceReadError(f"source '{source.name}': path {source.path} does not exist (sources.{source.name}.path)")
+            df = spark.read.options(**source.options).format(source.format).load(paths or source.path)
     except AnalysisException as exc:
-        raise SourceReadError(f"source '{source.name}' ({source.format} at {source.path}) could not be read: {exc}") from exc
+        raise SourceReadError(
+            f"source '{source.name}' ({source.format} at {source.path}) could not be read: {(str(exc).splitlines() or [''])[0][:300]}"
+        ) from exc
     file_col = F.col("_metadata.file_path") if source.format != "jdbc" else F.lit(f"jdbc:{source.options.get('dbtable', '')}")
-    return df.withColumn(SOURCE_FILE_COLUMN, file_col)
-
-
-def source_files(df: DataFrame) -> list[tuple[str, int, int]]:
-    """(path, size, modification time) of the files behind a source DataFrame; small, one row per file."""
-    meta = df.select("_metadata.file_path", "_metadata.file_size", F.col("_metadata.file_modification_time").cast("long")).distinct()
-    return sorted(tuple(r) for r in meta.collect())
+    return df.select(
+        *[F.col(c).cast("string").alias(c) for c in df.columns],
+        F.lit(None).cast("string").alias(PARSE_ERROR),
+        F.lit(None).cast("string").alias(RAW_RECORD),
+        file_col.alias(SOURCE_FILE_COLUMN),
+        F.lit(None).cast("long").alias(SOURCE_LINE_COLUMN),
+    )
 
 
 # --------------------------------------------------------------------------- delta

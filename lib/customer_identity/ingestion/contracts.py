@@ -12,12 +12,12 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from customer_identity.core.config import SourceConfig
-from customer_identity.core.io import CORRUPT_COLUMN, SOURCE_FILE_COLUMN
+from customer_identity.core.io import PARSE_ERROR, RAW_RECORD, SOURCE_FILE_COLUMN, SOURCE_LINE_COLUMN
 
 REASON = "_reject_reason"
 BATCH = "_batch_id"
 INGESTED_AT = "_ingested_at"
-LINEAGE_COLUMNS = (SOURCE_FILE_COLUMN, BATCH, INGESTED_AT)
+LINEAGE_COLUMNS = (SOURCE_FILE_COLUMN, SOURCE_LINE_COLUMN, BATCH, INGESTED_AT)
 
 
 def blank_to_null(col: Column) -> Column:
@@ -41,14 +41,17 @@ def typed_column(raw: Column, spark_type: str, fmt: str | None = None) -> Column
 
 
 def with_reject_reason(df: DataFrame, source: SourceConfig) -> DataFrame:
-    """Add ``_reject_reason``: null for good rows, else ``malformed``, ``missing:<col>``, ``bad_value:<col>`` (a number that is NaN or infinite) or ``bad_type:<col>``.
+    """Add ``_reject_reason``: null for good rows, else the parser's reason (``malformed``,
+    ``bad_encoding``, ``duplicate_key:<k>``, ``no_header``, … see
+    :mod:`customer_identity.ingestion.parsing`), ``missing:<col>``, ``bad_value:<col>`` (a
+    number that is NaN or infinite) or ``bad_type:<col>``, in that order of precedence.
 
     In a customers source only the id and required columns can reject a row: any other
     field that does not parse is nulled later and recorded in ``silver.field_issues``.
     """
-    checks: list[tuple[Column, str]] = []
-    if CORRUPT_COLUMN in df.columns:
-        checks.append((F.col(CORRUPT_COLUMN).isNotNull(), "malformed"))
+    checks: list[tuple[Column, Column | str]] = []
+    if PARSE_ERROR in df.columns:
+        checks.append((F.col(PARSE_ERROR).isNotNull(), F.col(PARSE_ERROR)))
     for col in source.required_columns:
         if col not in df.columns:
             checks.append((F.lit(True), f"missing:{col}"))
@@ -65,7 +68,7 @@ def with_reject_reason(df: DataFrame, source: SourceConfig) -> DataFrame:
             checks.append((present & typed_column(F.col(col), spark_type, source.formats.get(col)).isNull(), f"bad_type:{col}"))
     reason: Column = F.lit(None).cast("string")
     for cond, code in reversed(checks):
-        reason = F.when(cond, F.lit(code)).otherwise(reason)
+        reason = F.when(cond, code if isinstance(code, Column) else F.lit(code)).otherwise(reason)
     return df.withColumn(REASON, reason)
 
 
@@ -74,17 +77,20 @@ def with_lineage(df: DataFrame, batch_id: str) -> DataFrame:
 
 
 def filter_accepted(df: DataFrame) -> DataFrame:
-    return df.filter(F.col(REASON).isNull()).drop(REASON, CORRUPT_COLUMN)
+    return df.filter(F.col(REASON).isNull()).drop(REASON, PARSE_ERROR, RAW_RECORD)
 
 
 def quarantine_rows(df: DataFrame, source_name: str) -> DataFrame:
-    """Rejected rows as quarantine records: the raw line (or raw values as JSON) and the reason."""
-    raw_cols = [c for c in df.columns if c not in (REASON, CORRUPT_COLUMN, *LINEAGE_COLUMNS)]
-    raw_record = F.coalesce(F.col(CORRUPT_COLUMN), F.to_json(F.struct(*raw_cols))) if CORRUPT_COLUMN in df.columns else F.to_json(F.struct(*raw_cols))
+    """Rejected rows as quarantine records: file, line, the raw record (or the raw values as JSON) and the reason."""
+    raw_cols = [c for c in df.columns if c not in (REASON, PARSE_ERROR, RAW_RECORD, *LINEAGE_COLUMNS)]
+    values_json = F.to_json(F.struct(*raw_cols))
+    raw_record = F.coalesce(F.col(RAW_RECORD), values_json) if RAW_RECORD in df.columns else values_json
+    line = F.col(SOURCE_LINE_COLUMN) if SOURCE_LINE_COLUMN in df.columns else F.lit(None).cast("long")
     return df.filter(F.col(REASON).isNotNull()).select(
         F.lit(source_name).alias("source_system"),
         F.col(BATCH).alias("batch_id"),
         F.col(SOURCE_FILE_COLUMN).alias("source_file"),
+        line.alias("source_line"),
         F.col(REASON).alias("reason"),
         raw_record.alias("raw_record"),
         F.col(INGESTED_AT).alias("ingested_at"),

@@ -7,15 +7,17 @@ break the contract and why is decided in :mod:`customer_identity.ingestion.contr
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.utils import AnalysisException
 
 from customer_identity.core.catalog import Catalog
-from customer_identity.core.config import Config, SourceConfig
-from customer_identity.core.errors import RowCountMismatch
-from customer_identity.core.io import SOURCE_FILE_COLUMN, delete_from_delta, delta_exists, read_delta, read_source, source_files, write_delta
+from customer_identity.core.config import Config, ConfigError, SourceConfig
+from customer_identity.core.errors import CustomerIdentityError, RowCountMismatch
+from customer_identity.core.io import SOURCE_FILE_COLUMN, SOURCE_LINE_COLUMN, delete_from_delta, delta_exists, read_delta, read_table_source, write_delta
 from customer_identity.ingestion.contracts import (
     BATCH,
     derive_batch_id,
@@ -24,8 +26,11 @@ from customer_identity.ingestion.contracts import (
     with_lineage,
     with_reject_reason,
 )  # fmt: skip
+from customer_identity.ingestion.files import FILE_FORMATS, FileReport, contract_notices, list_source_files, read_files, source_contract
 
 log = logging.getLogger(__name__)
+
+TABLE_FORMATS = ("delta", "jdbc")  # read whole on every run; no files to keep a ledger of
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,9 @@ class IngestResult:
     rows_accepted: int
     rows_quarantined: int
     reasons: dict[str, int]
+    status: str = "succeeded"  # or "failed", with ``error`` saying why
+    error: str | None = None
+    exit_code: int = 0
 
     @property
     def balanced(self) -> bool:
@@ -57,47 +65,82 @@ def new_files(spark: SparkSession, config: Config, source: SourceConfig, files: 
     return fresh, [f for f in fresh if f[0] in seen_paths]
 
 
+def _with_contract_columns(raw: DataFrame, source: SourceConfig) -> DataFrame:
+    """Every column the contract names is present (empty where a file lacks it)."""
+    missing = sorted(c for c in source_contract(source).columns if c not in raw.columns)
+    return raw.select("*", *[F.lit(None).cast("string").alias(c) for c in missing])
+
+
+def _mismatch_detail(checked: DataFrame, reports: list[FileReport] | None) -> str:
+    if not reports:
+        return ""
+    produced = {r[SOURCE_FILE_COLUMN]: r["count"] for r in checked.groupBy(SOURCE_FILE_COLUMN).count().collect()}
+    for r in reports:
+        if produced.get(r.path, 0) != r.counted:
+            return f"; file {r.path} holds {r.counted} record(s) by an independent count, the parser produced {produced.get(r.path, 0)}"
+    return ""
+
+
 def ingest_source(spark: SparkSession, config: Config, source: SourceConfig, batch_id: str | None = None) -> IngestResult:
     """Ingest the files of one source not ingested before, as one batch, and prove no row was lost.
 
     Files already in the ledger (same path, size and modification time) are skipped, so
     re-running changes nothing; a file that changed in place replaces its earlier rows.
+    Rows read are counted from the files themselves (:mod:`customer_identity.ingestion.counting`),
+    not taken from the parser, and must equal the rows written to bronze and quarantine.
     """
-    everything = read_source(spark, source)
-    files = source_files(everything) if source.format != "jdbc" else []
-    fresh, changed = (files, []) if source.format == "jdbc" else new_files(spark, config, source, files)
-    if source.format != "jdbc" and not files:
-        log.warning("source=%s: %s holds no rows (empty or header-only); its bronze table stays empty", source.name, source.path)
-        _ensure_bronze(spark, config, source, everything)
-        return IngestResult(source.name, "", 0, 0, 0, {})
-    if source.format != "jdbc" and not fresh:
-        log.info("source=%s: no new files since the last ingestion; nothing to do", source.name)
-        return IngestResult(source.name, "", 0, 0, 0, {})
+    reports: list[FileReport] | None = None
+    fresh: list[tuple[str, int, int]] = []
+    changed: list[tuple[str, int, int]] = []
+    if source.format in TABLE_FORMATS:
+        raw = read_table_source(spark, source)
+    else:
+        files = list_source_files(source)
+        if not files:
+            log.warning("source=%s: %s holds no files; its bronze table stays empty", source.name, source.path)
+            _ensure_bronze(spark, config, source)
+            return IngestResult(source.name, "", 0, 0, 0, {})
+        fresh, changed = new_files(spark, config, source, files)
+        if not fresh:
+            log.info("source=%s: no new files since the last ingestion; nothing to do", source.name)
+            return IngestResult(source.name, "", 0, 0, 0, {})
+        paths = [p for p, _, _ in fresh]
+        if source.format in FILE_FORMATS:
+            raw, reports = read_files(spark, source, paths)
+            for notice in contract_notices(source, reports):
+                log.warning(notice)
+        else:
+            raw = read_table_source(spark, source, paths)
     batch = batch_id or derive_batch_id(source.name, fresh)
-    raw = everything
-    if source.format != "jdbc":
-        raw = everything.filter(F.col(SOURCE_FILE_COLUMN).isin([p for p, _, _ in fresh]))
-    raw = raw.cache()
-    checked = with_lineage(with_reject_reason(raw, source), batch).cache()
-    rows_read = raw.count()
+    checked = with_lineage(with_reject_reason(_with_contract_columns(raw, source), source), batch).cache()
+    rows_read = sum(r.counted for r in reports) if reports is not None else checked.count()
+    if rows_read == 0:
+        log.warning("source=%s: %s holds no rows (empty or header-only files); its bronze table stays empty", source.name, source.path)
 
-    bronze_path = Catalog(config).path("bronze.source", source=source.name)
+    catalog = Catalog(config)
+    bronze_path = catalog.path("bronze.source", source=source.name)
+    before = set(read_delta(spark, bronze_path).columns) if delta_exists(spark, bronze_path) else None
     for path, _, _ in changed:
         _delete_file_rows(spark, config, source.name, path)
-    where = f"{BATCH} = '{batch}'"
-    write_delta(filter_accepted(checked), bronze_path, replace_where=where)
+    accepted_rows = filter_accepted(checked)
+    if before is not None and (gained := [c for c in accepted_rows.columns if c not in before]):
+        log.warning("source=%s: bronze gains column(s) %s from this batch (earlier rows have them empty)", source.name, gained)
+    write_delta(accepted_rows, bronze_path, replace_where=f"{BATCH} = '{batch}'", merge_schema=True)
     write_delta(
         quarantine_rows(checked, source.name),
-        Catalog(config).path("quarantine"),
+        catalog.path("quarantine"),
         replace_where=f"source_system = '{source.name}' AND batch_id = '{batch}'",
         partition_by=["source_system"],
+        merge_schema=True,
     )
     accepted = read_delta(spark, bronze_path).filter(F.col(BATCH) == batch).count()
-    quarantined_df = read_delta(spark, Catalog(config).path("quarantine")).filter((F.col("source_system") == source.name) & (F.col("batch_id") == batch))
+    quarantined_df = read_delta(spark, catalog.path("quarantine")).filter((F.col("source_system") == source.name) & (F.col("batch_id") == batch))
     reasons = {r["reason"]: r["count"] for r in quarantined_df.groupBy("reason").count().collect()}
     result = IngestResult(source.name, batch, rows_read, accepted, sum(reasons.values()), reasons)
+    detail = "" if result.balanced else _mismatch_detail(checked, reports)
     checked.unpersist()
-    raw.unpersist()
+    if reports is not None:
+        raw.unpersist()
     log.info(
         "ingested source=%s batch=%s files=%d read=%d accepted=%d quarantined=%d reasons=%s",
         source.name, batch, len(fresh), result.rows_read, result.rows_accepted, result.rows_quarantined, reasons,
@@ -105,7 +148,7 @@ def ingest_source(spark: SparkSession, config: Config, source: SourceConfig, bat
     if not result.balanced:
         raise RowCountMismatch(
             f"source '{source.name}' batch {batch}: read {rows_read} rows but wrote {accepted} to bronze "
-            f"and {result.rows_quarantined} to quarantine; the batch must be re-run"
+            f"and {result.rows_quarantined} to quarantine{detail}; the batch must be re-run"
         )
     if fresh:
         ledger = spark.createDataFrame(
@@ -116,11 +159,13 @@ def ingest_source(spark: SparkSession, config: Config, source: SourceConfig, bat
     return result
 
 
-def _ensure_bronze(spark: SparkSession, config: Config, source: SourceConfig, raw: DataFrame) -> None:
-    """An empty bronze table with the source's columns, so later stages read an empty source, not a missing one."""
+def _ensure_bronze(spark: SparkSession, config: Config, source: SourceConfig) -> None:
+    """An empty bronze table with the contract's columns, so later stages read an empty source, not a missing one."""
     path = Catalog(config).path("bronze.source", source=source.name)
     if not delta_exists(spark, path):
-        write_delta(filter_accepted(with_lineage(with_reject_reason(raw.limit(0), source), "")), path)
+        columns = sorted(source_contract(source).columns)
+        schema = ", ".join([*(f"`{c}` string" for c in columns), f"{SOURCE_FILE_COLUMN} string", f"{SOURCE_LINE_COLUMN} long"])
+        write_delta(filter_accepted(with_lineage(with_reject_reason(spark.createDataFrame([], schema), source), "")), path)
 
 
 def _delete_file_rows(spark: SparkSession, config: Config, source_name: str, path: str) -> None:
@@ -132,9 +177,9 @@ def _delete_file_rows(spark: SparkSession, config: Config, source_name: str, pat
 
 
 def ingestion_log(results: list[IngestResult], spark: SparkSession) -> DataFrame:
-    """One row per (source, batch) with its row counts, for the run history table."""
-    rows = [(r.source, r.batch_id, r.rows_read, r.rows_accepted, r.rows_quarantined) for r in results]
-    schema = "source_system string, batch_id string, rows_read long, rows_accepted long, rows_quarantined long"
+    """One row per (source, batch) with its row counts and status, for the run history table."""
+    rows = [(r.source, r.batch_id, r.status, r.error, r.rows_read, r.rows_accepted, r.rows_quarantined) for r in results]
+    schema = "source_system string, batch_id string, status string, error string, rows_read long, rows_accepted long, rows_quarantined long"
     return spark.createDataFrame(rows, schema).withColumn("ingested_at", F.current_timestamp())
 
 
@@ -156,10 +201,27 @@ def source_row_counts(spark: SparkSession, config: Config) -> list[dict]:
 
 
 def ingest_sources(spark: SparkSession, config: Config, names: list[str], batch_id: str | None = None) -> list[IngestResult]:
-    """Ingest each named source and record every batch in meta/ingestion_log."""
-    results = [ingest_source(spark, config, config.source(n), batch_id) for n in names]
+    """Ingest each named source on its own and record each one in meta/ingestion_log as it ends.
+
+    A source that fails (unreadable, a count that does not add up, a bad option) is logged
+    with its reason and the others still run; its result says ``failed`` with an exit code.
+    """
     log_path = Catalog(config).path("meta.ingestion_log")
-    for r in results:
-        if r.batch_id:
-            write_delta(ingestion_log([r], spark), log_path, replace_where=f"source_system = '{r.source}' AND batch_id = '{r.batch_id}'")
+    results = []
+    for name in names:
+        try:
+            result = ingest_source(spark, config, config.source(name), batch_id)
+        except (CustomerIdentityError, ConfigError, AnalysisException) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
+            log.error("source=%s: ingestion failed: %s", name, reason)
+            code = exc.exit_code if isinstance(exc, CustomerIdentityError) else 2
+            result = IngestResult(name, f"failed:{uuid.uuid4().hex[:12]}", 0, 0, 0, {}, status="failed", error=reason, exit_code=code)
+        results.append(result)
+        if result.batch_id:
+            write_delta(
+                ingestion_log([result], spark),
+                log_path,
+                replace_where=f"source_system = '{result.source}' AND batch_id = '{result.batch_id}'",
+                merge_schema=True,
+            )
     return results
