@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import pandas as pd
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -116,20 +116,21 @@ def _file_rows(path: str, content: bytes, dialect: Dialect, contract: Contract) 
         }
 
 
-def _parse_partition(dialect: Dialect, contract: Contract):
-    columns = PARSED_SCHEMA.fieldNames()
+ARROW_SCHEMA = pa.schema([(f.name, pa.int64() if isinstance(f.dataType, T.LongType) else pa.string()) for f in PARSED_SCHEMA.fields])
 
-    def run(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        for frame in frames:
-            for path, content in zip(frame["path"], frame["content"], strict=True):
+
+def _parse_partition(dialect: Dialect, contract: Contract):
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            for path, content in zip(batch.column("path").to_pylist(), batch.column("content").to_pylist(), strict=True):
                 rows: list[dict] = []
-                for row in _file_rows(path, bytes(content), dialect, contract):
+                for row in _file_rows(path, content, dialect, contract):
                     rows.append(row)
                     if len(rows) >= ROWS_PER_FRAME:
-                        yield pd.DataFrame(rows, columns=columns)
+                        yield pa.RecordBatch.from_pylist(rows, schema=ARROW_SCHEMA)
                         rows = []
                 if rows:
-                    yield pd.DataFrame(rows, columns=columns)
+                    yield pa.RecordBatch.from_pylist(rows, schema=ARROW_SCHEMA)
 
     return run
 
@@ -149,7 +150,7 @@ def read_files(spark: SparkSession, source: SourceConfig, paths: list[str]) -> t
     binary = parts[0]
     for part in parts[1:]:
         binary = binary.unionByName(part)
-    parsed = binary.mapInPandas(_parse_partition(dialect, contract), PARSED_SCHEMA).cache()
+    parsed = binary.mapInArrow(_parse_partition(dialect, contract), PARSED_SCHEMA).cache()
     reports = [
         FileReport(r.file, int(r.counted), tuple(json.loads(r.columns)), r.error)
         for r in parsed.filter(F.col("record") == 0).select("file", "counted", "columns", "error").collect()
