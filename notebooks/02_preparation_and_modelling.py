@@ -26,6 +26,7 @@ from pyspark.sql import functions as F
 
 from customer_identity.core.catalog import Catalog
 from customer_identity.core.config import load_config
+from customer_identity.core.runs import published
 from customer_identity.core.spark import build_session
 from customer_identity.resolution import standardise
 from customer_identity.resolution.model_design import load_design
@@ -33,6 +34,7 @@ from customer_identity.resolution.model_design import load_design
 config = load_config(os.environ.get("EBUY_ENV", "local"), os.environ.get("EBUY_CONFIG") or None)
 spark = build_session(config)
 catalog = Catalog(config)
+gold = published(spark, catalog)  # the tables as the last successful resolve left them, never half-written
 
 # %% [markdown]
 # ## Data preparation
@@ -63,7 +65,7 @@ examples.select(
 # rows with the same standardised name and postcode collapse into one record).
 
 # %%
-records = catalog.read(spark, "silver.identity_records")
+records = gold.read(spark, "silver.identity_records")
 by_source = {r.source_system: r["count"] for r in records.groupBy("source_system").count().collect()}
 print({k: f"{v:,}" for k, v in sorted(by_source.items())})
 coverage = records.groupBy("source_system").agg(
@@ -100,7 +102,7 @@ for comparison in model["comparisons"]:
 print("probability two random records match:", model.get("probability_two_random_records_match"))
 
 # %%
-pairs = catalog.read(spark, "silver.match_pairs")
+pairs = gold.read(spark, "silver.match_pairs")
 pairs.select(F.floor("match_weight").alias("weight")).groupBy("weight").count().orderBy("weight").show(40)
 
 # %% [markdown]

@@ -25,11 +25,13 @@ from pyspark.sql import functions as F
 
 from customer_identity.core.catalog import Catalog
 from customer_identity.core.config import load_config
+from customer_identity.core.runs import published
 from customer_identity.core.spark import build_session
 
 config = load_config(os.environ.get("EBUY_ENV", "local"), os.environ.get("EBUY_CONFIG") or None)
 spark = build_session(config)
 catalog = Catalog(config)
+gold = published(spark, catalog)  # the tables as the last successful resolve left them, never half-written
 
 # %% [markdown]
 # ## Evaluation
@@ -37,7 +39,7 @@ catalog = Catalog(config)
 # Resolved customers against the naive count (every record a customer).
 
 # %%
-counts = catalog.read(spark, "gold.customer_counts").orderBy(F.desc("computed_at")).first()
+counts = gold.read(spark, "gold.customer_counts").orderBy(F.desc("computed_at")).first()
 print(f"resolved customers {counts.customers:,}; naive count {counts.naive_count:,} ({(counts.naive_count - counts.customers) / counts.customers:+.1%})")
 print("customers by source combination:", dict(sorted(counts.by_source_combination.items(), key=lambda kv: -kv[1])))
 if catalog.exists(spark, "gold.count_interval"):

@@ -23,12 +23,13 @@ import pytest
 from personal_data import assert_no_personal_data_logged
 from pyspark.sql import functions as F
 
+from customer_identity.core.catalog import Catalog
 from customer_identity.core.config import load_config
 from customer_identity.core.io import read_delta
-from customer_identity.core.runs import RunLedger, published_versions, read_published, table_versions
+from customer_identity.core.runs import RunLedger, published, table_versions
 from customer_identity.resolution.stage import ResolvePaths
 from customer_identity.synthetic.daily import release_days
-from jobs import ingest, resolve
+from jobs import ingest, pseudonymise, resolve
 
 pytestmark = pytest.mark.slow
 
@@ -102,12 +103,17 @@ def chain(spark, tiny_run, tmp_path_factory):
             assert "incremental" in log
             seen["after_kill_between_stages"] = table_versions(spark, paths.owned_tables())
             seen["good_before_kills"] = good
-            published = published_versions(spark, paths.run_ledger)
             seen["records_published_latest_good"] = (
-                read_published(spark, published, "identity_records", paths.identity_records).count(),
+                published(spark, Catalog(live)).read(spark, "silver.identity_records").count(),
                 read_delta(spark, paths.identity_records).count(),
                 read_delta(spark, paths.identity_records, version=good["identity_records"]).count(),
             )
+            # killed between two gold commits: the crosswalk merged, the customers not yet
+            commits = Path(paths.crosswalk) / "_delta_log"
+            before = {p.name for p in commits.glob("*.json")}
+            _kill_resolve(args, _new_commit(commits, before))
+            seen["after_kill_between_gold_commits"] = table_versions(spark, paths.owned_tables())
+            seen["consumers_after_kill"] = _what_consumers_see(spark, live, args, paths)
         assert resolve.main(args + (["--model", model] if i == 0 else [])) == 0
         seen["crosswalks"].append(read_delta(spark, paths.crosswalk).select("record_key", "customer_id").localCheckpoint())
     seen["versions_after_chain"] = table_versions(spark, paths.owned_tables())
@@ -125,6 +131,31 @@ def chain(spark, tiny_run, tmp_path_factory):
     root_logger.setLevel(level)
     seen["paths"], seen["spark"], seen["root"] = paths, spark, root
     return seen
+
+
+def _new_commit(delta_log: Path, before: set[str]):
+    """True once a commit appears in ``delta_log`` that was not there before."""
+    return lambda _line: any(p.name not in before for p in delta_log.glob("*.json"))
+
+
+def _ids(df) -> set[str]:
+    return {r.customer_id for r in df.select("customer_id").distinct().collect()}
+
+
+def _what_consumers_see(spark, config, args, paths) -> dict:
+    """Customer ids as the current table versions hold them, and as consumers read them:
+    the published snapshot (analyse, the report, notebooks) and the pseudonymised export."""
+    gold = published(spark, Catalog(config))
+    os.environ["EBUY_PSEUDONYM_KEY"] = "kill-test-key-not-a-secret-0123456789"
+    assert pseudonymise.main(args) == 0
+    out = Path(config.paths.output_root) / "gold_pseudonymised"
+    return {
+        "current": (_ids(read_delta(spark, paths.crosswalk)), _ids(read_delta(spark, paths.customers))),
+        "published": (_ids(gold.read(spark, "gold.customer_crosswalk")), _ids(gold.read(spark, "gold.customers"))),
+        "exported": (_ids(read_delta(spark, str(out / "customer_crosswalk"))), _ids(read_delta(spark, str(out / "customers")))),
+        "published_customers": gold.read(spark, "gold.customers").count(),
+        "published_count": gold.read(spark, "gold.customer_counts").orderBy(F.desc("computed_at")).first().customers,
+    }
 
 
 class _Collect(logging.Handler):
@@ -161,7 +192,7 @@ def test_the_runs_were_incremental_and_the_ledger_shows_the_kills(chain):
     assert rows == [
         ("full", "started"), ("full", "succeeded"),
         ("incremental", "started"), ("incremental", "succeeded"),
-        ("incremental", "started"), ("incremental", "started"),  # the two killed runs never finished
+        ("incremental", "started"), ("incremental", "started"), ("incremental", "started"),  # the three killed runs never finished
         ("incremental", "started"), ("incremental", "succeeded"),
         ("full", "started"), ("full", "succeeded"),
     ]  # fmt: skip
@@ -202,6 +233,20 @@ def test_a_run_killed_during_a_write_leaves_that_table_at_its_last_good_version(
     assert chain["uncommitted_files"]
     assert versions["identity_records"] == good["identity_records"]
     assert {t: versions[t] for t in GOLD} == {t: good[t] for t in GOLD}
+
+
+def test_a_run_killed_between_two_gold_commits_is_never_read_as_a_mix(chain):
+    """The kill landed after the crosswalk's MERGE and before the customers' upsert: the current
+    versions disagree, while every consumer reads the previous run whole."""
+    good, versions = chain["good_before_kills"], chain["after_kill_between_gold_commits"]
+    assert versions["crosswalk"] != good["crosswalk"] and versions["customers"] == good["customers"]
+    seen = chain["consumers_after_kill"]
+    crosswalk_ids, customer_ids = seen["current"]
+    assert crosswalk_ids != customer_ids  # the mixture a careless reader would see
+    crosswalk_ids, customer_ids = seen["published"]
+    assert crosswalk_ids == customer_ids and len(customer_ids) == seen["published_customers"] == seen["published_count"]
+    exported_crosswalk, exported_customers = seen["exported"]
+    assert exported_crosswalk == exported_customers and len(exported_customers) == seen["published_customers"]
 
 
 def test_rerunning_with_nothing_new_changes_nothing(chain):

@@ -43,9 +43,21 @@ def _case(name, file, content, rows, reasons=None, expect=None):
     CASES[name] = (file, content if isinstance(content, bytes) else content.encode("utf-8"), rows, reasons or {}, expect or {})
 
 
-_case("good", "good.csv", _csv([_person(i) for i in range(1, 6)] + [_person(6, given_name="Zoë", town="Bjørnstad")]), 6, expect={"6": {"given_name": "Zoë", "town": "Bjørnstad"}})
+_case(
+    "good",
+    "good.csv",
+    _csv([_person(i) for i in range(1, 6)] + [_person(6, given_name="Zoë", town="Bjørnstad")]),
+    6,
+    expect={"6": {"given_name": "Zoë", "town": "Bjørnstad"}},
+)
 _case("quoted newline", "quoted_newline.csv", _csv([_person(10, town="Flat 2\nHigh Street"), _person(11)]), 2, expect={"10": {"town": "Flat 2\nHigh Street"}})
-_case("doubled quotes", "doubled_quotes.csv", _csv([_person(20, family_name='O"Brien', town='"Old" Town, Leeds')]), 1, expect={"20": {"family_name": 'O"Brien', "town": '"Old" Town, Leeds'}})
+_case(
+    "doubled quotes",
+    "doubled_quotes.csv",
+    _csv([_person(20, family_name='O"Brien', town='"Old" Town, Leeds')]),
+    1,
+    expect={"20": {"family_name": 'O"Brien', "town": '"Old" Town, Leeds'}},
+)
 _case("no header", "no_header.csv", "\n".join(",".join(_person(i)) for i in (30, 31, 32)) + "\n", 3, {"no_header": 3})
 _case("underscore name", "_underscore.csv", _csv([_person(40)]), 1, expect={"40": {"given_name": "Given40"}})
 _case("dot name", ".dot.csv", _csv([_person(41)]), 1, expect={"41": {"given_name": "Given41"}})
@@ -56,8 +68,21 @@ _reordered = [HEADER[4], HEADER[3], HEADER[0], HEADER[2], HEADER[1]]
 _case("reordered columns", "reordered.csv", _csv([["York", "r@example.com", "300", "Rfamily", "Rgiven"]], header=_reordered), 1,
       expect={"300": {"given_name": "Rgiven", "family_name": "Rfamily", "email": "r@example.com", "town": "York"}})  # fmt: skip
 _case("missing id column", "missing_id.csv", _csv([["Ann", "A", "a@example.com", "Leeds"]], header=HEADER[1:]), 1, {"missing_column:account_id": 1})
-_case("windows line ends and BOM", "crlf_bom.csv", b"\xef\xbb\xbf" + _csv([_person(400), _person(401)], terminator="\r\n").encode(), 2, expect={"401": {"town": "Leeds"}})
-_case("latin-1 in a UTF-8 source", "latin1.csv", _csv([_person(500, given_name="Zoë"), _person(501)]).encode("latin-1"), 2, {"bad_encoding": 1}, expect={"501": {"given_name": "Given501"}})
+_case(
+    "windows line ends and BOM",
+    "crlf_bom.csv",
+    b"\xef\xbb\xbf" + _csv([_person(400), _person(401)], terminator="\r\n").encode(),
+    2,
+    expect={"401": {"town": "Leeds"}},
+)
+_case(
+    "latin-1 in a UTF-8 source",
+    "latin1.csv",
+    _csv([_person(500, given_name="Zoë"), _person(501)]).encode("latin-1"),
+    2,
+    {"bad_encoding": 1},
+    expect={"501": {"given_name": "Given501"}},
+)
 _mixed_rows = [
     ",".join(_person(600)),  # good
     "601,Too,Many,fields@example.com,Leeds,extra",  # malformed
@@ -156,8 +181,10 @@ def hostile(spark, tmp_path_factory):
 @pytest.fixture(scope="module")
 def first_ingest(hostile):
     """The first ingest, run as a user runs it (its own process), with everything it printed (the JVM's log included)."""
-    root, overlay = hostile
-    proc = subprocess.run([sys.executable, "-m", "jobs.ingest", "--env", "local", "--config", str(overlay)], capture_output=True, text=True, timeout=600)
+    _, overlay = hostile
+    proc = subprocess.run(
+        [sys.executable, "-m", "jobs.ingest", "--env", "local", "--config", str(overlay)], capture_output=True, text=True, timeout=600, check=False
+    )
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -173,7 +200,9 @@ def test_one_unreadable_source_fails_alone_and_is_logged(spark, hostile, first_i
     log = {r.source_system: r for r in _table(spark, root, "meta/ingestion_log").collect()}
     assert set(log) == {"shop", "legacy", "callcentre", "orders", "gone"}
     assert log["gone"].status == "failed" and "no_such_folder" in log["gone"].error
-    assert all(log[s].status == "succeeded" and log[s].rows_read == log[s].rows_accepted + log[s].rows_quarantined for s in ("shop", "legacy", "callcentre", "orders"))
+    assert all(
+        log[s].status == "succeeded" and log[s].rows_read == log[s].rows_accepted + log[s].rows_quarantined for s in ("shop", "legacy", "callcentre", "orders")
+    )
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -107,16 +107,23 @@ def test_json_lines_duplicate_keys_and_values_kept_as_written():
         b'{"crm_ref": 7, "amount": NaN}\n'
     )
     parsed = parse_json_lines(content, Dialect(format="json"))
-    assert [(r.line, r.error) for r in parsed.records] == [(1, None), (2, "duplicate_key:crm_ref"), (3, "duplicate_key:CRM_REF"), (4, "malformed"), (6, "malformed"), (7, None)]
+    assert [(r.line, r.error) for r in parsed.records] == [
+        (1, None),
+        (2, "duplicate_key:crm_ref"),
+        (3, "duplicate_key:CRM_REF"),
+        (4, "malformed"),
+        (6, "malformed"),
+        (7, None),
+    ]
     assert parsed.records[0].values == {"crm_ref": "1", "amount": "1.50", "vip": "true", "tags": '["a"]'}
     assert parsed.records[-1].values == {"crm_ref": "7", "amount": "NaN"}
     assert count_json_lines(content) == len(parsed.records) == 6
 
 
 def test_reader_options_are_checked():
-    with pytest.raises(ConfigError, match=r"sources.shop.options.multiline: not an option of the csv reader"):
+    with pytest.raises(ConfigError, match=r"sources\.shop\.options\.multiline: not an option of the csv reader"):
         dialect_from_options("shop", "csv", {"multiline": "true"})
-    with pytest.raises(ConfigError, match="sources.shop.options.header"):
+    with pytest.raises(ConfigError, match=r"sources\.shop\.options\.header"):
         dialect_from_options("shop", "csv", {"header": "false"})
     with pytest.raises(ConfigError, match="unknown encoding"):
         dialect_from_options("shop", "csv", {"encoding": "klingon"})

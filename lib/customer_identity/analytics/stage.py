@@ -97,10 +97,10 @@ def run_analysis(spark: SparkSession, config: Config, masked: bool | None = None
         started = time.monotonic()
         log.info("analyse stage %s took %.1fs", stage, timings[stage])
 
-    published = runs.published_versions(spark, rp.run_ledger)  # the last successful resolve, never a half-finished one
-    customers = runs.read_published(spark, published, "customers", rp.customers, what="gold.customers")
-    transactions = runs.read_published(spark, published, "transactions_resolved", rp.transactions_resolved, what="gold.transactions_resolved")
-    counts = runs.read_published(spark, published, "customer_counts", rp.customer_counts, what="gold.customer_counts").orderBy(F.desc("computed_at")).first()
+    gold = runs.published(spark, cat)  # the last successful resolve, never a half-finished one
+    customers = gold.read(spark, "gold.customers")
+    transactions = gold.read(spark, "gold.transactions_resolved")
+    counts = gold.read(spark, "gold.customer_counts").orderBy(F.desc("computed_at")).first()
 
     # who: features, RFM and k-means segments
     features = customer_features(customers, transactions, a).transform(lambda df: with_rfm(df, a.rfm_bins)).cache()
@@ -162,9 +162,7 @@ def run_analysis(spark: SparkSession, config: Config, masked: bool | None = None
     sweep = [r.asDict() for r in spark.read.format("delta").load(sweep_path).orderBy("threshold").collect()] if delta_exists(spark, sweep_path) else None
     accepted = None
     if delta_exists(spark, rp.match_pairs):
-        accepted = (
-            runs.read_published(spark, published, "match_pairs", rp.match_pairs).filter(F.col("match_probability") >= config.model.match_threshold).count()
-        )
+        accepted = gold.read(spark, "silver.match_pairs").filter(F.col("match_probability") >= config.model.match_threshold).count()
     quarantine = (
         cat.read(spark, "quarantine").groupBy("source_system", "reason").agg(F.count(F.lit(1)).alias("rows")).orderBy("source_system", "reason")
         if cat.exists(spark, "quarantine") else None
@@ -225,10 +223,11 @@ def write_pseudonymised(spark: SparkSession, config: Config, key: str) -> dict[s
     """Every gold table holding personal data, pseudonymised with ``key`` under
     <output_root>/gold_pseudonymised; rows written per table, checked against rows read."""
     cat, written = Catalog(config), {}
+    gold = runs.published(spark, cat)  # one run's tables, never a mix of two
     for table in PERSONAL_COLUMNS:
         if table == "customer_features" and not cat.exists(spark, "gold.customer_features"):
             continue
-        source = cat.read(spark, f"gold.{table}")
+        source = gold.read(spark, f"gold.{table}")
         cat.write(pseudonymise(source, table, key), "gold_pseudonymised.table", table=table)
         n_in, n_out = source.count(), cat.read(spark, "gold_pseudonymised.table", table=table).count()
         if n_in != n_out:

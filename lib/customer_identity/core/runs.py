@@ -157,19 +157,43 @@ class RunLedger:
         self._cache = None
 
 
-def published_versions(spark: SparkSession, ledger_path: str) -> dict[str, int]:
-    """Each owned table's version as the latest successful run left it ({} before the first run).
+# The tables a resolve run owns, by the names the ledger records their versions under.
+OWNED_TABLES = {
+    "identity_records": "silver.identity_records", "transactions": "silver.transactions", "match_pairs": "silver.match_pairs",
+    "clusters": "silver.clusters", "customers": "gold.customers", "crosswalk": "gold.customer_crosswalk",
+    "transactions_resolved": "gold.transactions_resolved", "customer_counts": "gold.customer_counts",
+    "customer_id_history": "gold.customer_id_history", "run_metrics": "meta.run_metrics", "field_issues": "silver.field_issues",
+}  # fmt: skip
 
-    Readers that must never see a mix of two runs (a run killed between two of its gold
-    commits, until the next run restores them) read every table at these versions.
+
+@dataclass(frozen=True)
+class Published:
+    """The tables as the latest successful resolve run left them, for every reader of its output.
+
+    A run killed between two of its commits (the crosswalk merged, the customers not yet
+    written) leaves the current versions mixed until the next run restores them; reading
+    through this snapshot, a consumer sees the previous run whole. Tables no resolve run
+    owns are read at their latest version. Build one per consumer run, so that all its
+    reads come from the same ledger row.
     """
-    good = RunLedger(spark, ledger_path).last_good()
-    return dict(good.table_versions) if good is not None else {}
+
+    catalog: Catalog
+    versions: Mapping[str, int]  # catalog name -> Delta version
+    run_id: str | None = None
+
+    def read(self, spark: SparkSession, name: str, /, **params) -> DataFrame:
+        return self.catalog.read(spark, name, version=self.versions.get(name), **params)
+
+    def exists(self, spark: SparkSession, name: str, /, **params) -> bool:
+        return self.catalog.exists(spark, name, **params)
 
 
-def read_published(spark: SparkSession, versions: Mapping[str, int], name: str, path: str, *, what: str = "") -> DataFrame:
-    """The table ``name`` at its published version (the latest, when it has none)."""
-    return read_delta(spark, path, what=what or name, version=versions.get(name))
+def published(spark: SparkSession, catalog: Catalog) -> Published:
+    """The snapshot of the latest successful resolve run (latest versions before the first run)."""
+    good = RunLedger(spark, catalog.path("meta.resolve_runs")).last_good()
+    if good is None:
+        return Published(catalog, {})
+    return Published(catalog, {OWNED_TABLES[k]: v for k, v in good.table_versions.items() if k in OWNED_TABLES}, good.run_id)
 
 
 def table_versions(spark: SparkSession, tables: Mapping[str, str]) -> dict[str, int]:

@@ -81,9 +81,7 @@ class ResolvePaths:
 
     def owned_tables(self) -> dict[str, str]:
         """The tables a resolve run writes: restored together when a run did not finish."""
-        names = ("identity_records", "transactions", "match_pairs", "clusters", "customers", "crosswalk", "transactions_resolved",
-                 "customer_counts", "customer_id_history", "run_metrics", "field_issues")  # fmt: skip
-        return {n: getattr(self, n) for n in names}
+        return {n: getattr(self, n) for n in runs.OWNED_TABLES}
 
 
 @dataclass
