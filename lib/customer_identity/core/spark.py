@@ -51,6 +51,17 @@ def session_conf(config: Config) -> dict[str, str]:
     return conf
 
 
+# Spark loggers that write data values: the CSV header check prints a file's first line
+# ("Header: …") when it disagrees with a schema, which for a file without header is a row.
+QUIET_LOGGERS = ("org.apache.spark.sql.catalyst.csv.CSVHeaderChecker",)
+
+
+def _quiet_loggers(spark: SparkSession) -> None:
+    jvm = spark.sparkContext._jvm
+    for name in QUIET_LOGGERS:
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, jvm.org.apache.logging.log4j.Level.ERROR)
+
+
 def build_session(config: Config, extra_conf: dict[str, str] | None = None) -> SparkSession:
     """Build (or reuse) the session described by ``config.spark``."""
     builder = SparkSession.builder
@@ -63,6 +74,7 @@ def build_session(config: Config, extra_conf: dict[str, str] | None = None) -> S
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    _quiet_loggers(spark)
     removed = remove_stale_checkpoints(spark, config.paths.checkpoint_dir, config.paths.stale_checkpoint_hours)
     if removed:
         log.info("removed %d checkpoint directories left by runs that ended without cleaning up", removed)
