@@ -10,8 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -266,3 +269,53 @@ def test_a_later_export_with_a_new_column_is_kept(spark, hostile, first_ingest):
     bronze = _table(spark, root, "bronze/orders")
     assert "voucher_code" in bronze.columns
     assert {r.session_id: r.voucher_code for r in bronze.collect()} == {"s1": None, "s5": None, "s6": "AUTUMN"}
+
+
+def _run_until(args: list[str], until, timeout: float = 300) -> None:
+    """Start ``jobs.ingest`` in its own process group and SIGKILL it once ``until()`` is true."""
+    proc = subprocess.Popen([sys.executable, "-m", "jobs.ingest", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < timeout:
+            if until():
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return
+            assert proc.poll() is None, "ingest finished before it could be killed"
+            time.sleep(0.005)
+        raise AssertionError("ingest was not killed in time")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_an_ingest_killed_after_its_first_source_is_completed_by_the_next_run(spark, tmp_path):
+    """Each source commits and logs on its own: a kill after the first source's log row leaves the
+    others to the next run, which ingests them once, with nothing lost or doubled."""
+    sources = tmp_path / "sources"
+    for name in ("shop", "callcentre", "orders"):
+        (sources / name).mkdir(parents=True)
+    (sources / "shop" / "good.csv").write_bytes(CASES["good"][1])
+    (sources / "shop" / "mixed.csv").write_bytes(CASES["mixed good and broken"][1])
+    (sources / "callcentre" / "crm.jsonl").write_text(CRM, encoding="utf-8")
+    (sources / "orders" / "orders.csv").write_text(ORDERS)
+    overlay = _overlay(tmp_path)
+    args = ["--env", "local", "--config", str(overlay), "--source", "shop", "--source", "callcentre", "--source", "orders"]
+    commits = tmp_path / "output/meta/ingestion_log/_delta_log"
+    _run_until(args, lambda: any(commits.glob("*.json")))
+    killed = {r.source_system for r in _table(spark, tmp_path, "meta/ingestion_log").collect()}
+    assert killed == {"shop"}  # the kill landed after the first source and before the last
+    assert ingest.main(args) == 0
+    log = _table(spark, tmp_path, "meta/ingestion_log").collect()
+    assert sorted((r.source_system, r.status) for r in log) == [
+        ("callcentre", "succeeded"),
+        ("orders", "succeeded"),
+        ("shop", "succeeded"),
+        ("shop", "unchanged"),
+    ]
+    written = {"shop": 6 + 8, "callcentre": 5, "orders": 5}
+    for source, rows in written.items():
+        bronze = _table(spark, tmp_path, f"bronze/{source}").count()
+        quarantined = _table(spark, tmp_path, "quarantine").filter(F.col("source_system") == source).count()
+        assert bronze + quarantined == rows, source

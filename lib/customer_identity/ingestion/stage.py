@@ -41,7 +41,7 @@ class IngestResult:
     rows_accepted: int
     rows_quarantined: int
     reasons: dict[str, int]
-    status: str = "succeeded"  # or "failed", with ``error`` saying why
+    status: str = "succeeded"  # "unchanged" (no new files), "no_files", or "failed" with ``error`` saying why
     error: str | None = None
     exit_code: int = 0
 
@@ -99,11 +99,11 @@ def ingest_source(spark: SparkSession, config: Config, source: SourceConfig, bat
         if not files:
             log.warning("source=%s: %s holds no files; its bronze table stays empty", source.name, source.path)
             _ensure_bronze(spark, config, source)
-            return IngestResult(source.name, "", 0, 0, 0, {})
+            return IngestResult(source.name, "", 0, 0, 0, {}, status="no_files")
         fresh, changed = new_files(spark, config, source, files)
         if not fresh:
             log.info("source=%s: no new files since the last ingestion; nothing to do", source.name)
-            return IngestResult(source.name, "", 0, 0, 0, {})
+            return IngestResult(source.name, "", 0, 0, 0, {}, status="unchanged")
         paths = [p for p, _, _ in fresh]
         if source.format in FILE_FORMATS:
             raw, reports = read_files(spark, source, paths)
@@ -176,10 +176,10 @@ def _delete_file_rows(spark: SparkSession, config: Config, source_name: str, pat
     delete_from_delta(spark, files_ledger_path(config), (F.col("source_system") == source_name) & (F.col("file_path") == path))
 
 
-def ingestion_log(results: list[IngestResult], spark: SparkSession) -> DataFrame:
-    """One row per (source, batch) with its row counts and status, for the run history table."""
-    rows = [(r.source, r.batch_id, r.status, r.error, r.rows_read, r.rows_accepted, r.rows_quarantined) for r in results]
-    schema = "source_system string, batch_id string, status string, error string, rows_read long, rows_accepted long, rows_quarantined long"
+def ingestion_log(results: list[IngestResult], spark: SparkSession, run_id: str) -> DataFrame:
+    """One row per source of an ingest run: its batch, status, reason and row counts."""
+    rows = [(run_id, r.source, r.batch_id, r.status, r.error, r.rows_read, r.rows_accepted, r.rows_quarantined) for r in results]
+    schema = "run_id string, source_system string, batch_id string, status string, error string, rows_read long, rows_accepted long, rows_quarantined long"
     return spark.createDataFrame(rows, schema).withColumn("ingested_at", F.current_timestamp())
 
 
@@ -207,6 +207,7 @@ def ingest_sources(spark: SparkSession, config: Config, names: list[str], batch_
     with its reason and the others still run; its result says ``failed`` with an exit code.
     """
     log_path = Catalog(config).path("meta.ingestion_log")
+    run_id = uuid.uuid4().hex[:12]
     results = []
     for name in names:
         try:
@@ -215,13 +216,11 @@ def ingest_sources(spark: SparkSession, config: Config, names: list[str], batch_
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
             log.error("source=%s: ingestion failed: %s", name, reason)
             code = exc.exit_code if isinstance(exc, CustomerIdentityError) else 2
-            result = IngestResult(name, f"failed:{uuid.uuid4().hex[:12]}", 0, 0, 0, {}, status="failed", error=reason, exit_code=code)
+            result = IngestResult(name, "", 0, 0, 0, {}, status="failed", error=reason, exit_code=code)
         results.append(result)
-        if result.batch_id:
-            write_delta(
-                ingestion_log([result], spark),
-                log_path,
-                replace_where=f"source_system = '{result.source}' AND batch_id = '{result.batch_id}'",
-                merge_schema=True,
-            )
+        row = ingestion_log([result], spark, run_id)
+        if result.batch_id:  # a batch re-run after a kill replaces its row
+            write_delta(row, log_path, replace_where=f"source_system = '{result.source}' AND batch_id = '{result.batch_id}'", merge_schema=True)
+        else:
+            write_delta(row, log_path, mode="append", merge_schema=True)
     return results
