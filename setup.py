@@ -28,6 +28,8 @@ setup(
         "nicknames==1.0.1",
         "faker>=30",
         "pandas>=2.0",
+        "pyarrow>=15",  # ingestion parses export files on the executors (mapInArrow)
+        "pydantic>=2.7",  # the configuration's models
     ],
     extras_require={
         "dev": ["pytest>=8", "chispa==0.12.0", "networkx>=3.2", "ruff>=0.6", "jupytext>=1.16", "nbclient>=0.10", "ipykernel>=6.29",

@@ -6,6 +6,9 @@ import subprocess
 import sys
 import textwrap
 
+from customer_identity.core.config import load_config
+from customer_identity.core.spark import session_conf
+
 
 def test_the_csv_header_check_does_not_print_a_row(tmp_path):
     """Spark's CSV reader logs a file's first line ("Header: …") when it disagrees with the schema;
@@ -24,3 +27,12 @@ def test_the_csv_header_check_does_not_print_a_row(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "rows 1" in proc.stdout
     assert "header.check.person@example.com" not in proc.stdout + proc.stderr
+
+
+def test_local_python_workers_run_the_drivers_interpreter(monkeypatch):
+    """Spark's default worker is whatever ``python3`` is on PATH, which does not hold this
+    package when it is installed in a virtual environment; the file parser runs in workers."""
+    monkeypatch.delenv("PYSPARK_PYTHON", raising=False)
+    assert session_conf(load_config("local"))["spark.pyspark.python"] == sys.executable
+    monkeypatch.setenv("PYSPARK_PYTHON", "/opt/python/bin/python3")
+    assert "spark.pyspark.python" not in session_conf(load_config("local"))

@@ -185,8 +185,9 @@ def hostile(spark, tmp_path_factory):
 def first_ingest(hostile):
     """The first ingest, run as a user runs it (its own process), with everything it printed (the JVM's log included)."""
     _, overlay = hostile
+    env = {k: v for k, v in os.environ.items() if k != "PYSPARK_PYTHON"}  # as a user's shell has it
     proc = subprocess.run(
-        [sys.executable, "-m", "jobs.ingest", "--env", "local", "--config", str(overlay)], capture_output=True, text=True, timeout=600, check=False
+        [sys.executable, "-m", "jobs.ingest", "--env", "local", "--config", str(overlay)], capture_output=True, text=True, timeout=600, check=False, env=env
     )
     return proc.returncode, proc.stdout + proc.stderr
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -47,6 +48,10 @@ def session_conf(config: Config) -> dict[str, str]:
         conf["spark.jars.ivy"] = str(Path(sc.ivy_dir).resolve())
     if sc.mode == "local" and sc.driver_memory:
         conf["spark.driver.memory"] = sc.driver_memory
+    if sc.mode == "local" and not os.environ.get("PYSPARK_PYTHON"):
+        # Python workers (ingestion's file parser) run the driver's interpreter, whose
+        # environment holds this package; Spark's default is whatever `python3` is on PATH
+        conf["spark.pyspark.python"] = sys.executable
     conf.update(sc.conf)
     return conf
 
