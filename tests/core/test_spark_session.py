@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
-
-from customer_identity.core.config import load_config
-from customer_identity.core.spark import session_conf
 
 
 def test_the_csv_header_check_does_not_print_a_row(tmp_path):
@@ -29,10 +27,18 @@ def test_the_csv_header_check_does_not_print_a_row(tmp_path):
     assert "header.check.person@example.com" not in proc.stdout + proc.stderr
 
 
-def test_local_python_workers_run_the_drivers_interpreter(monkeypatch):
-    """Spark's default worker is whatever ``python3`` is on PATH, which does not hold this
+def test_local_python_workers_run_the_drivers_interpreter(tmp_path):
+    """PySpark's default worker is whatever ``python3`` is on PATH, which does not hold this
     package when it is installed in a virtual environment; the file parser runs in workers."""
-    monkeypatch.delenv("PYSPARK_PYTHON", raising=False)
-    assert session_conf(load_config("local"))["spark.pyspark.python"] == sys.executable
-    monkeypatch.setenv("PYSPARK_PYTHON", "/opt/python/bin/python3")
-    assert "spark.pyspark.python" not in session_conf(load_config("local"))
+    script = textwrap.dedent(f"""
+        import sys
+        from customer_identity.core.config import load_config
+        from customer_identity.core.spark import build_session
+        spark = build_session(load_config("local", overrides={{"paths": {{"output_root": {str(tmp_path / "out")!r}}}}}))
+        worker = spark.sparkContext.parallelize([1], 1).map(lambda _: __import__("sys").executable).first()
+        print("same" if worker == sys.executable else f"worker {{worker}} driver {{sys.executable}}")
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "PYSPARK_PYTHON"}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "same"

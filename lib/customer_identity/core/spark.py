@@ -48,10 +48,6 @@ def session_conf(config: Config) -> dict[str, str]:
         conf["spark.jars.ivy"] = str(Path(sc.ivy_dir).resolve())
     if sc.mode == "local" and sc.driver_memory:
         conf["spark.driver.memory"] = sc.driver_memory
-    if sc.mode == "local" and not os.environ.get("PYSPARK_PYTHON"):
-        # Python workers (ingestion's file parser) run the driver's interpreter, whose
-        # environment holds this package; Spark's default is whatever `python3` is on PATH
-        conf["spark.pyspark.python"] = sys.executable
     conf.update(sc.conf)
     return conf
 
@@ -73,6 +69,9 @@ def build_session(config: Config, extra_conf: dict[str, str] | None = None) -> S
     if config.spark.mode == "local":
         builder = builder.master(config.spark.local_master)
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # Python workers (ingestion's file parser) run the driver's interpreter, whose
+        # environment holds this package; PySpark's default is whatever `python3` is on PATH
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     conf = session_conf(config)
     conf.update(extra_conf or {})
     for key, value in conf.items():
