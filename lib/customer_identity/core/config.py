@@ -248,6 +248,8 @@ class TrainingConfig:
     em_blocking_rules: tuple[Rule, ...] = ()  # empty: derived from the data
     em_record_sample_proportion: Annotated[float, Field(gt=0, le=1, strict=True)] = 1.0
     seed: Count = 42
+    engine: Literal["spark", "driver_sample"] = "spark"  # where Splink estimates the parameters
+    sample_records: Annotated[int, Field(ge=1000, strict=True)] = 300_000  # the driver_sample engine's bound
 
 
 @_frozen

@@ -12,6 +12,7 @@ names are unrelated unless an identifier agrees exactly.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import math
@@ -393,7 +394,14 @@ def train_model(
     match_labels: DataFrame | None = None,
     overrides: SplinkOverrides = NO_OVERRIDES,
 ) -> str:
-    """Train the model on Spark and save it as Splink JSON at ``model_path``.
+    """Train the model and save it as Splink JSON (Spark dialect) at ``model_path``.
+
+    ``model.training.engine`` says where Splink estimates the parameters: ``spark`` runs
+    every step on Spark over all records; ``driver_sample`` draws at most
+    ``model.training.sample_records`` records (:func:`driver_sample`), trains them with
+    Splink's DuckDB backend in the driver, and carries λ, m and u into the Spark settings
+    built from the same comparisons (:func:`carry_parameters`). Either way the term
+    frequencies and the refinement of u are computed on Spark over all records.
 
     Rules that generate no pairs are skipped with a message; an EM session Splink cannot
     complete is discarded; training ends in :class:`ModelTrainingError` (one line), never a
@@ -407,63 +415,25 @@ def train_model(
     with splink_spark_settings(spark, model):
         db_api, inputs, link_type = _register(spark, model, records_by_source, overrides)
         linker = Linker(inputs, build_settings(model, link_type))
-        deterministic = [
-            r
-            for r, c in zip(model.training.deterministic_rules, count_comparisons(records, model.training.deterministic_rules))
-            if c.comparisons or _skip(r, "prior")
-        ]
-        if deterministic:
-            recall = effective_recall(
-                records_by_source, dataclasses.replace(model, training=dataclasses.replace(model.training, deterministic_rules=tuple(deterministic)))
-            )
-            try:
-                linker.training.estimate_probability_two_random_records_match([_block_on(r) for r in deterministic], recall=recall)
-            except _splink_errors() as exc:
-                log.warning("the prior could not be estimated from the deterministic rules (%s); Splink's default is kept", _first_line(exc))
+        if model.training.engine == "driver_sample":
+            from splink import DuckDBAPI  # noqa: PLC0415
+
+            by_source = {"records": records} if link_type == "dedupe_only" else records_by_source  # registered as _register does
+            sample = driver_sample(by_source, model.training.sample_records, model.training.seed, match_labels)
+            duck = DuckDBAPI()
+            if link_type == "dedupe_only":
+                duck_inputs = duck.register(sample["records"], table_name="records")
+            else:
+                duck_inputs = [duck.register(table, dataset_display_name=name, table_name=name) for name, table in sample.items()]
+            trainer = Linker(duck_inputs, build_settings(model, link_type))
+            labels_db = duck
+            log.info("training on a sample of %s identity records in the driver (DuckDB)", f"{sum(t.num_rows for t in sample.values()):,}")
         else:
-            log.warning("no deterministic rule finds a pair: the prior keeps Splink's default")
-        try:
-            linker.training.estimate_u_using_random_sampling(
-                max_pairs=model.training.u_max_pairs, seed=model.training.seed, num_chunks=model.training.u_num_chunks
-            )
-        except _splink_errors() as exc:
-            raise ModelTrainingError(f"u could not be estimated by random sampling: {_first_line(exc)}") from None
-        trained = 0
-        em_counts = count_comparisons(records, model.training.em_blocking_rules)
-        for rule, counted in zip(model.training.em_blocking_rules, em_counts):
-            if not counted.comparisons:
-                _skip(rule, "EM")
-                continue
-            try:
-                linker.training.estimate_parameters_using_expectation_maximisation(
-                    _block_on(rule),
-                    record_sample_proportion=model.training.em_record_sample_proportion,
-                    estimate_without_term_frequencies=overrides.em_without_term_frequencies,
-                )
-                trained += 1
-            except _splink_errors() as exc:
-                # e.g. an m estimate of exactly 0 (a level seen only among non-matches, common on
-                # small data): the session is discarded and the model keeps its values
-                log.warning("EM blocked on %s was discarded: %s", "+".join(rule), _first_line(exc))
-        if trained == 0:
-            tried = "; ".join(f"{'+'.join(c.rule)} ({c.comparisons:,} pairs)" for c in em_counts) or "none"
-            raise ModelTrainingError(f"no EM session succeeded (rules tried: {tried}): the data is too small or the rules too narrow to estimate m")
-        if match_labels is not None:
-            source_of = lambda c: F.substring_index(F.col(c), ":", 1)  # noqa: E731  record keys are "<source>:<id>"
-            sides = [(f"source_dataset_{s}", f"{UNIQUE_ID}_{s}", f"record_key_{s}") for s in ("l", "r")]
-            columns = []
-            for dataset, uid, key in sides:
-                if link_type != "dedupe_only":
-                    columns.append(source_of(key).alias(dataset))
-                columns.append(F.col(key).alias(uid))
-            labels = match_labels.select(*columns)
-            n = labels.count()
-            if n == 0:
-                raise ModelTrainingError("re-estimating m from review labels needs at least one labelled match")
-            registered = linker.table_management.register_labels_table(db_api.register(labels, table_name=f"labels_{uuid.uuid4().hex[:8]}"))
-            linker.training.estimate_m_from_pairwise_labels(registered)
-            log.info("m parameters re-estimated from %d labelled matches", n)
-        settings = linker.misc.save_model_to_json()  # the settings as a dict; stored below through the filesystem layer
+            trainer, labels_db = linker, db_api
+        _estimate(trainer, labels_db, model, link_type, records, records_by_source, match_labels, overrides)
+        settings = trainer.misc.save_model_to_json()  # the settings as a dict; stored below through the filesystem layer
+        if trainer is not linker:
+            settings = carry_parameters(settings, linker.misc.save_model_to_json())
         sampled = _tf_level_u(settings)
         settings = u_without_matches(settings, floor=1.0 / model.training.u_max_pairs)
 
@@ -491,6 +461,123 @@ def train_model(
     fs.write_json(u_refined_path(model_path), refined)
     log.info("trained model saved to %s (term frequencies in %s)", model_path, tf_dir(model_path))
     return model_path
+
+
+def _estimate(linker, db_api, model: ModelConfig, link_type: str, records: DataFrame, records_by_source, match_labels, overrides: SplinkOverrides) -> None:
+    """Splink's training recipe on ``linker`` (Spark or DuckDB): prior, u by sampling, EM per rule, labels.
+
+    Which rules run is decided on all records (``records``, on Spark), whatever ``linker`` sees.
+    """
+    deterministic = [
+        r for r, c in zip(model.training.deterministic_rules, count_comparisons(records, model.training.deterministic_rules)) if c.comparisons or _skip(r, "prior")
+    ]
+    if deterministic:
+        recall = effective_recall(
+            records_by_source, dataclasses.replace(model, training=dataclasses.replace(model.training, deterministic_rules=tuple(deterministic)))
+        )
+        try:
+            linker.training.estimate_probability_two_random_records_match([_block_on(r) for r in deterministic], recall=recall)
+        except _splink_errors() as exc:
+            log.warning("the prior could not be estimated from the deterministic rules (%s); Splink's default is kept", _first_line(exc))
+    else:
+        log.warning("no deterministic rule finds a pair: the prior keeps Splink's default")
+    try:
+        linker.training.estimate_u_using_random_sampling(max_pairs=model.training.u_max_pairs, seed=model.training.seed, num_chunks=model.training.u_num_chunks)
+    except _splink_errors() as exc:
+        raise ModelTrainingError(f"u could not be estimated by random sampling: {_first_line(exc)}") from None
+    trained = 0
+    em_counts = count_comparisons(records, model.training.em_blocking_rules)
+    for rule, counted in zip(model.training.em_blocking_rules, em_counts):
+        if not counted.comparisons:
+            _skip(rule, "EM")
+            continue
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                _block_on(rule),
+                record_sample_proportion=model.training.em_record_sample_proportion,
+                estimate_without_term_frequencies=overrides.em_without_term_frequencies,
+            )
+            trained += 1
+        except _splink_errors() as exc:
+            # e.g. an m estimate of exactly 0 (a level seen only among non-matches, common on
+            # small data or a small sample): the session is discarded and the model keeps its values
+            log.warning("EM blocked on %s was discarded: %s", "+".join(rule), _first_line(exc))
+    if trained == 0:
+        tried = "; ".join(f"{'+'.join(c.rule)} ({c.comparisons:,} pairs)" for c in em_counts) or "none"
+        raise ModelTrainingError(f"no EM session succeeded (rules tried: {tried}): the data is too small or the rules too narrow to estimate m")
+    if match_labels is not None:
+        source_of = lambda c: F.substring_index(F.col(c), ":", 1)  # noqa: E731  record keys are "<source>:<id>"
+        sides = [(f"source_dataset_{s}", f"{UNIQUE_ID}_{s}", f"record_key_{s}") for s in ("l", "r")]
+        columns = []
+        for dataset, uid, key in sides:
+            if link_type != "dedupe_only":
+                columns.append(source_of(key).alias(dataset))
+            columns.append(F.col(key).alias(uid))
+        labels = match_labels.select(*columns)
+        n = labels.count()
+        if n == 0:
+            raise ModelTrainingError("re-estimating m from review labels needs at least one labelled match")
+        table = labels if _is_spark_api(db_api) else labels.toArrow()
+        registered = linker.table_management.register_labels_table(db_api.register(table, table_name=f"labels_{uuid.uuid4().hex[:8]}"))
+        linker.training.estimate_m_from_pairwise_labels(registered)
+        log.info("m parameters re-estimated from %d labelled matches", n)
+
+
+def _is_spark_api(db_api) -> bool:
+    from splink import SparkAPI  # noqa: PLC0415
+
+    return isinstance(db_api, SparkAPI)
+
+
+def driver_sample(records_by_source: Mapping[str, DataFrame], bound: int, seed: int, match_labels: DataFrame | None = None) -> dict:
+    """At most ``bound`` identity records as Arrow tables in the driver, per source in proportion
+    to its size, chosen by a seeded hash of the record key (uniform and repeatable). Records
+    that review labels name are always in it, within the bound."""
+    counts = {name: df.count() for name, df in records_by_source.items()}
+    total = sum(counts.values())
+    labelled = None
+    if match_labels is not None:
+        labelled = match_labels.select(F.col("record_key_l").alias(UNIQUE_ID)).union(match_labels.select(F.col("record_key_r").alias(UNIQUE_ID))).distinct()
+    forced = labelled.count() if labelled is not None and total > bound else 0
+    room = max(bound - forced, 0)
+    out = {}
+    for name, df in records_by_source.items():
+        n = counts[name]
+        if total <= bound:
+            out[name] = df.toArrow()
+            continue
+        quota = room * n // total
+        rank = (F.abs(F.xxhash64(F.col(UNIQUE_ID), F.lit(seed))) % F.lit(1_000_000_007)) / F.lit(1_000_000_007.0)
+        keep = min(1.0, 1.2 * quota / n + 1e-3)  # a little more than the quota, then the quota exactly
+        chosen = df.withColumn("_rank", rank).filter(F.col("_rank") < keep).orderBy("_rank").limit(quota).drop("_rank")
+        if labelled is not None:
+            chosen = chosen.unionByName(df.join(labelled, UNIQUE_ID, "left_semi")).dropDuplicates([UNIQUE_ID])
+        out[name] = chosen.toArrow()
+    return out
+
+
+def carry_parameters(trained: dict, target: dict) -> dict:
+    """``target`` (settings in the dialect that will predict) with λ, m and u taken from ``trained``.
+
+    Both must come from the same comparison definitions: comparisons and their levels are
+    matched by position and checked by output column and level label.
+    """
+    out = copy.deepcopy(target)
+    out["probability_two_random_records_match"] = trained["probability_two_random_records_match"]
+    if len(trained["comparisons"]) != len(out["comparisons"]):
+        raise ValueError("the trained and target settings have different comparisons")
+    for source, dest in zip(trained["comparisons"], out["comparisons"], strict=True):
+        if source["output_column_name"] != dest["output_column_name"] or len(source["comparison_levels"]) != len(dest["comparison_levels"]):
+            raise ValueError(f"comparison {dest['output_column_name']}: the trained and target settings differ")
+        for a, b in zip(source["comparison_levels"], dest["comparison_levels"], strict=True):
+            if a.get("label_for_charts") != b.get("label_for_charts"):
+                raise ValueError(f"comparison {dest['output_column_name']}: level {a.get('label_for_charts')!r} against {b.get('label_for_charts')!r}")
+            for key in ("m_probability", "u_probability"):
+                if key in a:
+                    b[key] = a[key]
+                else:
+                    b.pop(key, None)
+    return out
 
 
 # The exact levels whose u is re-estimated from every pair on them, with the columns a rule
