@@ -12,7 +12,9 @@ then times in separate processes:
     Spark defaults, ``SparkAPI`` default lineage breaking) on (a)'s identity records, the
     same comparisons, blocking rules and training recipe; predict, then Splink's own
     clustering;
-(c) ``splink_duckdb``: the same on DuckDB.
+(c) ``splink_duckdb``: the same on DuckDB;
+(a') ``ours_driver``: (a) with ``model.training.engine: driver_sample`` (training on a bounded
+    sample with Splink on DuckDB in the driver, predicting on Spark).
 
 Per engine: wall time and time per stage, comparisons scored, peak resident memory of the
 process tree (driver and its JVM), and the ratios a/b and a/c. The figures go to
@@ -195,12 +197,17 @@ def main() -> int:
             _run([py, "-m", "jobs.generate_sources", *common], root / "generate.log")
             _run([py, "-m", "jobs.ingest", *common], root / "ingest.log")
         row: dict = results["sizes"].get(str(size), {})
-        if "ours" in args.engines:
+        if "ours" in args.engines.split(","):
             wall, peak = _run([py, "-m", "jobs.resolve", *common, "--full-refresh"], root / "ours.log")
             row["ours"] = {"wall_seconds": wall, "peak_rss_gb": round(peak / 2**30, 2), **_last_metrics(overlay)}
             _export_records(overlay)
+        if "ours_driver" in args.engines.split(","):  # (a) with model.training.engine: driver_sample
+            driver = root / "overlay_driver.yaml"
+            driver.write_text(overlay.read_text() + "model:\n  training:\n    engine: driver_sample\n")
+            wall, peak = _run([py, "-m", "jobs.resolve", "--env", "local", "--config", str(driver), "--full-refresh"], root / "ours_driver.log")
+            row["ours_driver"] = {"wall_seconds": wall, "peak_rss_gb": round(peak / 2**30, 2), **_last_metrics(driver)}
         for engine in ("splink_spark", "splink_duckdb"):
-            if engine in args.engines:
+            if engine in args.engines.split(","):
                 out = root / f"{engine}.json"
                 wall, peak = _run([py, __file__, "--baseline", engine, str(overlay), str(out)], root / f"{engine}.log")
                 row[engine] = {"wall_seconds": wall, "peak_rss_gb": round(peak / 2**30, 2), **json.loads(out.read_text())}
