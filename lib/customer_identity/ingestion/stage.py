@@ -26,7 +26,7 @@ from customer_identity.ingestion.contracts import (
     with_lineage,
     with_reject_reason,
 )  # fmt: skip
-from customer_identity.ingestion.files import FILE_FORMATS, FileReport, contract_notices, list_source_files, read_files, source_contract
+from customer_identity.ingestion.files import FILE_FORMATS, FileReport, contract_notices, hidden_to_spark, list_source_files, read_files, source_contract
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,9 @@ def ingest_source(spark: SparkSession, config: Config, source: SourceConfig, bat
             for notice in contract_notices(source, reports):
                 log.warning(notice)
         else:
-            raw = read_table_source(spark, source, paths)
+            for path in [p for p in paths if hidden_to_spark(p)]:
+                log.warning("source=%s: file %s is not read: Spark's %s reader skips names starting with '_' or '.'", source.name, path, source.format)
+            raw = read_table_source(spark, source, [p for p in paths if not hidden_to_spark(p)] or paths)
     batch = batch_id or derive_batch_id(source.name, fresh)
     checked = with_lineage(with_reject_reason(_with_contract_columns(raw, source), source), batch).cache()
     rows_read = sum(r.counted for r in reports) if reports is not None else checked.count()

@@ -469,7 +469,9 @@ def _estimate(linker, db_api, model: ModelConfig, link_type: str, records: DataF
     Which rules run is decided on all records (``records``, on Spark), whatever ``linker`` sees.
     """
     deterministic = [
-        r for r, c in zip(model.training.deterministic_rules, count_comparisons(records, model.training.deterministic_rules)) if c.comparisons or _skip(r, "prior")
+        r
+        for r, c in zip(model.training.deterministic_rules, count_comparisons(records, model.training.deterministic_rules))
+        if c.comparisons or _skip(r, "prior")
     ]
     if deterministic:
         recall = effective_recall(
