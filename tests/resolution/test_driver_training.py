@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from pyspark.sql import functions as F
 
 from customer_identity.core.catalog import Catalog
 from customer_identity.core.config import load_config
 from customer_identity.resolution import matching
-from customer_identity.resolution.model_design import link_type_for
+from customer_identity.resolution.model_design import link_type_for, possible_pairs
 from customer_identity.resolution.stage import design_model
 
 
@@ -68,3 +70,24 @@ def test_a_model_trained_on_duckdb_scores_on_spark_as_on_duckdb(spark, tiny_run)
     assert set(on_spark) == set(on_duckdb)
     worst = max(abs(on_spark[k] - on_duckdb[k]) for k in on_spark)
     assert worst < 1e-9, worst
+
+
+@pytest.mark.slow
+def test_u_refinement_on_a_record_sample_estimates_what_every_pair_gives(spark, tiny_run):
+    """Above ``refine_max_pairs`` the exact full-name level's u is refined on a seeded sample of
+    records, its sums scaled back by the rule's full pair count: close to scoring every pair."""
+    config = load_config("local", str(tiny_run[1]))
+    catalog = Catalog(config)
+    records = catalog.read(spark, "silver.identity_records")
+    model = design_model(config, records).apply(config.model)
+    by_source = {name: records.filter(F.col("source_system") == name) for name in ("crm", "platform")}
+    possible = possible_pairs({n: df.count() for n, df in by_source.items()}, link_type_for(model.link_type, 2))
+    model_path = catalog.path("model.splink")
+    every, sampled = {}, {}
+    matching.refine_u_of_exact_levels(spark, model, by_source, model_path, possible, every)
+    small = dataclasses.replace(model, training=dataclasses.replace(model.training, refine_max_pairs=100))
+    matching.refine_u_of_exact_levels(spark, small, by_source, model_path, possible, sampled)
+    assert every["name"]["record_sample_rate"] == 1.0 and sampled["name"]["record_sample_rate"] < 0.6  # the sample is a real one
+    # pairs and expected non-matches on the level, scaled back from the sample, estimate the full figures
+    assert sampled["name"]["pairs"] == pytest.approx(every["name"]["pairs"], rel=0.25)
+    assert sampled["name"]["refined"] == pytest.approx(every["name"]["refined"], rel=0.5)

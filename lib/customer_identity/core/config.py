@@ -250,6 +250,7 @@ class TrainingConfig:
     seed: Count = 42
     engine: Literal["spark", "driver_sample"] = "spark"  # where Splink estimates the parameters
     sample_records: Annotated[int, Field(ge=1000, strict=True)] = 300_000  # the driver_sample engine's bound
+    refine_max_pairs: Annotated[int, Field(ge=1, strict=True)] = 1_000_000  # pairs scored per round of u refinement
 
 
 @_frozen

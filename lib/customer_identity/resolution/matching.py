@@ -549,13 +549,17 @@ def driver_sample(records_by_source: Mapping[str, DataFrame], bound: int, seed: 
             out[name] = df.toArrow()
             continue
         quota = room * n // total
-        rank = (F.abs(F.xxhash64(F.col(UNIQUE_ID), F.lit(seed))) % F.lit(1_000_000_007)) / F.lit(1_000_000_007.0)
         keep = min(1.0, 1.2 * quota / n + 1e-3)  # a little more than the quota, then the quota exactly
-        chosen = df.withColumn("_rank", rank).filter(F.col("_rank") < keep).orderBy("_rank").limit(quota).drop("_rank")
+        chosen = df.withColumn("_rank", _hash_rank(seed)).filter(F.col("_rank") < keep).orderBy("_rank").limit(quota).drop("_rank")
         if labelled is not None:
             chosen = chosen.unionByName(df.join(labelled, UNIQUE_ID, "left_semi")).dropDuplicates([UNIQUE_ID])
         out[name] = chosen.toArrow()
     return out
+
+
+def _hash_rank(seed: int) -> Column:
+    """A number in [0, 1) per record, uniform and repeatable: a seeded hash of the record key."""
+    return (F.abs(F.xxhash64(F.col(UNIQUE_ID), F.lit(seed))) % F.lit(1_000_000_007)) / F.lit(1_000_000_007.0)
 
 
 def carry_parameters(trained: dict, target: dict) -> dict:
@@ -605,7 +609,7 @@ def u_refined_path(model_path: str) -> str:
 def refine_u_of_exact_levels(
     spark: SparkSession, model: ModelConfig, records_by_source: Mapping[str, DataFrame], model_path: str, possible: int, record: dict | None = None
 ) -> dict:
-    """Re-estimate u of the exact levels in ``REFINED_LEVELS`` from every pair on them, not a sample.
+    """Re-estimate u of the exact levels in ``REFINED_LEVELS`` from the pairs on them, not a random sample.
 
     Random sampling sees about ``u_max_pairs`` pairs, so it cannot measure a u much below
     ``1 / u_max_pairs``, and after taking out the matches (:func:`u_without_matches`) what
@@ -614,6 +618,9 @@ def refine_u_of_exact_levels(
     of them: the expected non-matches there are the sum of (1 - p) over those pairs, and u
     is that share of all non-matching pairs. Other levels keep their shares of the rest.
     ``possible`` is the number of pairs the link type considers (:func:`model_design.possible_pairs`).
+    Where the rule generates more than ``model.training.refine_max_pairs`` pairs (crowds of a
+    common name grow as the square of their size), a seeded sample of records is scored and
+    its sums scaled by the rule's full pair count.
     Returns the updated settings (the caller saves them); ``record`` collects what changed.
     """
     settings = fs.read_json(model_path)
@@ -638,9 +645,19 @@ def refine_u_of_exact_levels(
                 counted.comparisons,
             )
             continue
-        pairs = predict_pairs(spark, dataclasses.replace(model, blocking_rules=(rule,), link_guard=None), records_by_source, model_path, threshold=0.0)
+        scored_by_source, rate = records_by_source, 1.0
+        if counted.comparisons > model.training.refine_max_pairs:
+            # a seeded sample of records keeps a share rate**2 of the pairs, uniformly: the sums
+            # over the sampled pairs are scaled back by the pairs the rule generates in all
+            rate = math.sqrt(model.training.refine_max_pairs / counted.comparisons)
+            scored_by_source = {name: df.filter(_hash_rank(model.training.seed) < rate) for name, df in records_by_source.items()}
+        pairs = predict_pairs(spark, dataclasses.replace(model, blocking_rules=(rule,), link_guard=None), scored_by_source, model_path, threshold=0.0)
         on_level = pairs.filter(F.col(f"gamma_{comparison['output_column_name']}") == gamma).agg(F.count("*"), F.sum(1 - F.col("match_probability"))).first()
         n_pairs, expected = on_level[0], on_level[1] or 0.0
+        if rate < 1.0:
+            scale = counted.comparisons / max(pairs.count(), 1)
+            n_pairs, expected = round(n_pairs * scale), expected * scale
+            log.info("u of %s: scored a %.3f sample of records (pairs scaled by %.1f)", comparison["output_column_name"], rate, scale)
         before = lv.get("u_probability")
         u = max(expected, 1.0) / max(non_matches, 1.0)
         rest = [o for o in levels if o is not lv and o.get("u_probability") is not None]
@@ -650,7 +667,7 @@ def refine_u_of_exact_levels(
         lv["u_probability"] = u
         if record is not None:
             entry = record.setdefault(comparison["output_column_name"], {"level": lv.get("label_for_charts", column), "column": column, "sampled": before})
-            entry.update(refined=u, expected_non_matches=expected, pairs=n_pairs, non_matching_pairs=non_matches)
+            entry.update(refined=u, expected_non_matches=expected, pairs=n_pairs, non_matching_pairs=non_matches, record_sample_rate=rate)
         log.info(
             "u of %s (%s): %.3g from %.1f expected non-matches among every pair on it (was %s)",
             comparison["output_column_name"],
