@@ -25,23 +25,11 @@ import shutil
 import time
 from pathlib import Path
 
-from customer_identity.core.config import load_config
+from customer_identity.core.config import TRANSACTION_ATTRIBUTES, load_config
 from customer_identity.core.spark import build_session
 from customer_identity.ingestion.stage import ingest_source
 
-HEADER = [
-    "event_time",
-    "product_id",
-    "category_id",
-    "category_code",
-    "brand",
-    "price",
-    "session_id",
-    "customer_id",
-    "guest_first_name",
-    "guest_surname",
-    "guest_postcode",
-]
+HEADER = list(TRANSACTION_ATTRIBUTES)  # the brief's eleven columns
 
 
 def _write_export(folder: Path, rows: int, files: int = 4, seed: int = 1) -> None:
