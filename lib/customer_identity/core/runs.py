@@ -184,9 +184,6 @@ class Published:
     def read(self, spark: SparkSession, name: str, /, **params) -> DataFrame:
         return self.catalog.read(spark, name, version=self.versions.get(name), **params)
 
-    def exists(self, spark: SparkSession, name: str, /, **params) -> bool:
-        return self.catalog.exists(spark, name, **params)
-
 
 def published(spark: SparkSession, catalog: Catalog) -> Published:
     """The snapshot of the latest successful resolve run (latest versions before the first run)."""
