@@ -76,13 +76,10 @@ def list_source_files(source: SourceConfig) -> list[tuple[str, int, int]]:
     if not fs.exists(source.path) and not any(ch in source.path for ch in "*?["):
         raise SourceReadError(f"source '{source.name}': path {source.path} does not exist (sources.{source.name}.path)")
     files = fs.list_files(source.path)
-    markers = [f for f in files if is_writer_marker(f[0])]
-    if markers:
-        log.info("source=%s: skipped %d writer marker/checksum file(s) (_SUCCESS, .crc)", source.name, len(markers))
-    hidden = [f for f in files if not is_writer_marker(f[0]) and hidden_to_spark(f[0])]
-    for path, _, _ in hidden:
-        log.warning("source=%s: file %s has a name Spark's readers skip; it is read through the driver", source.name, fs.name(path))
-    return [f for f in files if not is_writer_marker(f[0])]
+    kept = [f for f in files if not is_writer_marker(f[0])]
+    if len(kept) < len(files):
+        log.info("source=%s: skipped %d writer marker/checksum file(s) (_SUCCESS, .crc)", source.name, len(files) - len(kept))
+    return kept
 
 
 def _file_rows(path: str, content: bytes, dialect: Dialect, contract: Contract) -> Iterator[dict]:
@@ -135,15 +132,18 @@ def _parse_partition(dialect: Dialect, contract: Contract):
     return run
 
 
-def read_files(spark: SparkSession, source: SourceConfig, paths: list[str]) -> tuple[DataFrame, list[FileReport]]:
+def read_files(spark: SparkSession, source: SourceConfig, paths: list[str]) -> tuple[DataFrame, list[FileReport], DataFrame]:
     """The records of ``paths`` as raw string columns by name (plus parse error, raw text, file
-    and line), and a report per file. The DataFrame is cached; unpersist it when done."""
+    and line), a report per file, and the cached parse both come from: unpersist it when done."""
     dialect = dialect_from_options(source.name, source.format, dict(source.options))
     contract = source_contract(source)
     for_spark = [p for p in paths if not hidden_to_spark(p)]
     parts = []
     if for_spark:
         parts.append(spark.read.format("binaryFile").load(for_spark).select("path", "content"))
+    for path in paths:
+        if hidden_to_spark(path):
+            log.warning("source=%s: file %s has a name Spark's readers skip; it is read through the driver", source.name, fs.name(path))
     through_driver = [(p, bytearray(fs.read_bytes(p))) for p in paths if hidden_to_spark(p)]
     if through_driver:
         parts.append(spark.createDataFrame(through_driver, "path string, content binary"))
@@ -166,7 +166,7 @@ def read_files(spark: SparkSession, source: SourceConfig, paths: list[str]) -> t
         F.col("file").alias(SOURCE_FILE_COLUMN),
         F.col("line").alias(SOURCE_LINE_COLUMN),
     )
-    return records, reports
+    return records, reports, parsed
 
 
 def contract_notices(source: SourceConfig, reports: list[FileReport]) -> list[str]:

@@ -90,6 +90,7 @@ def ingest_source(spark: SparkSession, config: Config, source: SourceConfig, bat
     not taken from the parser, and must equal the rows written to bronze and quarantine.
     """
     reports: list[FileReport] | None = None
+    parsed: DataFrame | None = None  # the cached parse of file sources
     fresh: list[tuple[str, int, int]] = []
     changed: list[tuple[str, int, int]] = []
     if source.format in TABLE_FORMATS:
@@ -106,7 +107,7 @@ def ingest_source(spark: SparkSession, config: Config, source: SourceConfig, bat
             return IngestResult(source.name, "", 0, 0, 0, {}, status="unchanged")
         paths = [p for p, _, _ in fresh]
         if source.format in FILE_FORMATS:
-            raw, reports = read_files(spark, source, paths)
+            raw, reports, parsed = read_files(spark, source, paths)
             for notice in contract_notices(source, reports):
                 log.warning(notice)
         else:
@@ -141,8 +142,8 @@ def ingest_source(spark: SparkSession, config: Config, source: SourceConfig, bat
     result = IngestResult(source.name, batch, rows_read, accepted, sum(reasons.values()), reasons)
     detail = "" if result.balanced else _mismatch_detail(checked, reports)
     checked.unpersist()
-    if reports is not None:
-        raw.unpersist()
+    if parsed is not None:
+        parsed.unpersist()
     log.info(
         "ingested source=%s batch=%s files=%d read=%d accepted=%d quarantined=%d reasons=%s",
         source.name, batch, len(fresh), result.rows_read, result.rows_accepted, result.rows_quarantined, reasons,
