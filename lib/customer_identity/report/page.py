@@ -67,11 +67,11 @@ def _golden_note(d: ReportData) -> str:
     estimate = d.interval["estimate"]
     sure = f"{d.match_threshold:.0%}"
     if d.customers > estimate:
-        return (f"The customer table holds {d.customers:,} customers because it merges two records only when the matching model is at least {sure} sure "
-                f"they are one person, so some people still appear more than once.")  # fmt: skip
+        return (f"The customer table holds {d.customers:,} customers because it merges two records only when the matching model puts the chance that they are one person "
+                f"at {sure} or more, so some people still appear more than once.")  # fmt: skip
     if d.customers < estimate:
-        return (f"The customer table holds {d.customers:,} customers because it merges records whenever the matching model is at least {sure} sure "
-                f"they are one person, and a few of those merges join different people.")  # fmt: skip
+        return (f"The customer table holds {d.customers:,} customers because it merges records whenever the matching model puts the chance that they are one person "
+                f"at {sure} or more, and a few of those merges join different people.")  # fmt: skip
     return f"The customer table holds the same {d.customers:,}."
 
 
