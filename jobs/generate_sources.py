@@ -22,7 +22,7 @@ log = logging.getLogger("jobs.generate_sources")
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__)
     parser.add_argument("--profile", choices=PROFILES, default=None, help="size profile (default: generator.profile)")
-    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=None, help="random seed: the same seed and settings give the same data (default: generator.seed)")
     parser.add_argument("--rates", default=None, help="rate preset: realistic or one of generator.rate_presets, e.g. stress (default: generator.rate_preset)")
     parser.add_argument("--files", type=int, default=None, help="files per source (default: 1 for tiny/small, 8 otherwise)")
 

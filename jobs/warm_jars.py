@@ -1,6 +1,8 @@
 """Resolve the configured Spark packages (Delta Lake) into the local Ivy cache once.
 
 Later runs, tests and CI reuse the cache instead of reaching Maven Central again.
+
+    python -m jobs.warm_jars --env local
 """
 
 from __future__ import annotations

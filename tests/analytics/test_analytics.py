@@ -249,7 +249,10 @@ def test_headline_answers_are_computed_from_the_figures():
     answers = headline_answers(_report_data())
     how_many = answers["How many customers do we have?"]
     assert how_many.startswith("About 990 distinct people, and 95% sure it is between 980 and 1,030 (from the matching model's own probabilities).")
-    assert "The customer table holds 1,000 customers because it merges two records only when the matching model puts the chance that they are one person at 95% or more" in how_many
+    assert (
+        "The customer table holds 1,000 customers because it merges two records only when the matching model puts the chance that they are one person at 95% or more"
+        in how_many
+    )
     assert "1,500, +50% off" in how_many
     assert "900 of them bought in the period (90%)" in answers["Who are our customers?"]
     assert "high-value repeat buyers, recent, is 33% of buyers and brings 70% of spend" in answers["Who are our customers?"]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import re
 import time
 from pathlib import Path
+
+import pytest
 
 from customer_identity.core import cli
 from customer_identity.core.errors import CustomerIdentityError
@@ -62,3 +66,27 @@ def test_the_next_start_removes_what_a_killed_run_left(spark, tmp_path):
     assert remove_stale_checkpoints(spark, str(root), older_than_hours=12) == 1
     assert not killed.exists() and (live / "rdd-2" / "part-00000").exists() and (root / "a-file").exists()
     assert remove_stale_checkpoints(spark, str(tmp_path / "nothing-yet"), older_than_hours=12) == 0
+
+
+JOBS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "jobs").glob("*.py") if p.stem != "__init__")
+
+
+@pytest.mark.parametrize("job", JOBS)
+def test_every_job_explains_itself(job, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # argparse wraps to the terminal
+    module = importlib.import_module(f"jobs.{job}")
+    with pytest.raises(SystemExit) as stop:
+        module.main(["--help"])
+    assert stop.value.code == 0
+    text = capsys.readouterr().out
+    assert "``" not in text  # reStructuredText literals are shown plain
+    commands = [re.sub(r"^[A-Z_]+=\S+ ", "", line.strip()) for line in (module.__doc__ or "").splitlines()]  # without a leading VAR=value
+    examples = [line.strip() for line, command in zip((module.__doc__ or "").splitlines(), commands) if command.startswith(("python -m jobs.", "spark-submit"))]
+    assert examples, f"jobs/{job}.py shows no example command"
+    assert all(example.replace("``", "") in text.splitlines() or f"    {example}" in text for example in examples)  # one per line, not rewrapped
+    assert "one of databricks, emr, local" in text and "{DEBUG,INFO,WARNING,ERROR}" in text
+    assert all(f"  {code}  " in text for code in "01234")
+    lines = text.splitlines()
+    for i, line in enumerate(lines):  # an option alone on its line must have its help on the next one
+        if re.fullmatch(r"  (-\w, )?--[\w-]+( \S+)?", line):
+            assert lines[i + 1].startswith(" " * 8) and lines[i + 1].strip(), f"jobs/{job}.py: {line.strip()} has no help"

@@ -9,18 +9,39 @@ from collections.abc import Callable, Sequence
 
 from pyspark.errors import AnalysisException
 
-from customer_identity.core.config import ConfigError
+from customer_identity.core.config import CONF_DIR, NOT_OVERLAYS, ConfigError
 from customer_identity.core.errors import CustomerIdentityError
 from customer_identity.core.spark import release_checkpoints
 
 log = logging.getLogger(__name__)
 
 
-def base_parser(description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--env", default="local", help="environment overlay conf/<env>.yaml (default: local)")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+EXIT_CODES = """exit codes:
+  0  done
+  1  an unexpected failure (the traceback says where)
+  2  a configuration or input problem; the message names the setting, source or column
+  3  row counts do not add up (rows read != rows accepted + rows quarantined)
+  4  the run finished and wrote its tables, but drifted beyond monitoring's bounds"""
+
+
+def help_text(docstring: str | None) -> str:
+    """A job's docstring as help: reStructuredText literals (````x````) shown as plain ``x``."""
+    return (docstring or "").replace("``", "")
+
+
+def environments() -> list[str]:
+    """The environment overlays ``--env`` accepts: ``conf/<env>.yaml`` files."""
+    return sorted(p.stem for p in CONF_DIR.glob("*.yaml") if p.stem not in NOT_OVERLAYS)
+
+
+def base_parser(description: str | None) -> argparse.ArgumentParser:
+    """The options every job shares; the docstring's layout (examples, one per line) is kept."""
+    parser = argparse.ArgumentParser(description=help_text(description), epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    envs = environments()
+    parser.add_argument("--env", default="local", metavar="ENV", help=f"environment overlay conf/<env>.yaml, one of {', '.join(envs)} (default: local)")
     parser.add_argument("--config", default=None, help="your own overlay YAML; its values win")
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS, help="how much the job logs (default: INFO)")
     return parser
 
 
