@@ -77,3 +77,20 @@ def test_name_levels_weigh_what_can_be_compared(spark):
     comparison = person_name_comparison("first_name_canonical", "surname_std", "full_name_std", "first_name_variants", "name_pair_sorted", "first_name_std")
     got = [r["label_name"] for r in with_comparison_levels(spark, pairs, comparison).collect()]
     assert got == [label for _, _, label in cases]
+
+
+def test_a_linker_leaves_splink_logging_to_the_job():
+    import logging  # noqa: PLC0415
+
+    import pandas as pd  # noqa: PLC0415
+    from splink import DuckDBAPI, SettingsCreator  # noqa: PLC0415
+    from splink import comparison_library as cl  # noqa: PLC0415
+
+    from customer_identity.resolution.matching import new_linker  # noqa: PLC0415
+
+    splink_logger = logging.getLogger("splink")
+    splink_logger.setLevel(logging.WARNING)  # as core.cli.configure_logging does
+    handlers = list(splink_logger.handlers)
+    records = DuckDBAPI().register(pd.DataFrame({"unique_id": [1, 2], "surname": ["a", None]}))
+    new_linker(records, SettingsCreator(link_type="dedupe_only", comparisons=[cl.ExactMatch("surname")]))
+    assert splink_logger.level == logging.WARNING and splink_logger.handlers == handlers

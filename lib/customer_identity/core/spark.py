@@ -52,9 +52,18 @@ def session_conf(config: Config) -> dict[str, str]:
     return conf
 
 
-# Spark loggers that write data values: the CSV header check prints a file's first line
-# ("Header: …") when it disagrees with a schema, which for a file without header is a row.
-QUIET_LOGGERS = ("org.apache.spark.sql.catalyst.csv.CSVHeaderChecker",)
+# Spark loggers kept to errors. The CSV header check writes data values: it prints a file's
+# first line ("Header: …") when it disagrees with a schema, which for a file without header
+# is a row. The others warn about Splink's normal operation, once per step: it registers its
+# similarity functions again for every linker; it reads back the tables it writes under names
+# starting with "__", which Spark reads as asked after warning that such names are hidden
+# files; and its plans are too long to print whole.
+QUIET_LOGGERS = (
+    "org.apache.spark.sql.catalyst.csv.CSVHeaderChecker",
+    "org.apache.spark.sql.catalyst.analysis.SimpleFunctionRegistry",
+    "org.apache.spark.sql.execution.datasources.DataSource",
+    "org.apache.spark.sql.catalyst.util.SparkStringUtils",
+)
 
 
 def _quiet_loggers(spark: SparkSession) -> None:

@@ -409,12 +409,10 @@ def train_model(
     confirmed as matches) re-estimate the m parameters after EM. ``overrides`` change how
     Splink runs (see :class:`SplinkOverrides`).
     """
-    from splink import Linker  # noqa: PLC0415
-
     records = reduce(DataFrame.unionByName, records_by_source.values())
     with splink_spark_settings(spark, model):
         db_api, inputs, link_type = _register(spark, model, records_by_source, overrides)
-        linker = Linker(inputs, build_settings(model, link_type))
+        linker = new_linker(inputs, build_settings(model, link_type))
         if model.training.engine == "driver_sample":
             from splink import DuckDBAPI  # noqa: PLC0415
 
@@ -425,7 +423,7 @@ def train_model(
                 duck_inputs = duck.register(sample["records"], table_name="records")
             else:
                 duck_inputs = [duck.register(table, dataset_display_name=name, table_name=name) for name, table in sample.items()]
-            trainer = Linker(duck_inputs, build_settings(model, link_type))
+            trainer = new_linker(duck_inputs, build_settings(model, link_type))
             labels_db = duck
             log.info("training on a sample of %s identity records in the driver (DuckDB)", f"{sum(t.num_rows for t in sample.values()):,}")
         else:
@@ -523,6 +521,15 @@ def _estimate(linker, db_api, model: ModelConfig, link_type: str, records: DataF
         registered = linker.table_management.register_labels_table(db_api.register(table, table_name=f"labels_{uuid.uuid4().hex[:8]}"))
         linker.training.estimate_m_from_pairwise_labels(registered)
         log.info("m parameters re-estimated from %d labelled matches", n)
+
+
+def new_linker(inputs, settings):
+    """A Splink linker that leaves logging to the job: Splink's own default sets its logger to
+    INFO with a handler of its own, which would print every training step whatever
+    ``--log-level`` says (``core.cli.configure_logging``)."""
+    from splink import Linker  # noqa: PLC0415
+
+    return Linker(inputs, settings, log_level=None)
 
 
 def _is_spark_api(db_api) -> bool:
@@ -774,7 +781,6 @@ def predict_pairs(
     only pairs with at least one new record are scored (an incremental run: the other
     pairs were scored before).
     """
-    from splink import Linker  # noqa: PLC0415
 
     with splink_spark_settings(spark, model):
         db_api, inputs, link_type = _register(spark, model, records_by_source, overrides)
@@ -786,7 +792,7 @@ def predict_pairs(
             for rule in rules:
                 rule["blocking_rule"] = f"({rule['blocking_rule']}) AND (l.{NEW_FLAG} OR r.{NEW_FLAG})"
         settings["blocking_rules_to_generate_predictions"] = rules
-        linker = Linker(inputs, settings)
+        linker = new_linker(inputs, settings)
         if has_term_frequencies(model_path):
             for column in tf_columns(model_path):
                 lookup = db_api.register(spark.read.parquet(tf_path(model_path, column)), table_name=f"tf_{column}_{uuid.uuid4().hex[:8]}")
@@ -886,7 +892,6 @@ def save_model_charts(
     chart per entry of ``waterfalls`` (pair rows of ``match_pairs`` as dicts). The compared
     values are left out of waterfalls unless ``hide_values`` is False.
     """
-    from splink import Linker  # noqa: PLC0415
 
     written = []
 
@@ -895,7 +900,7 @@ def save_model_charts(
 
     with splink_spark_settings(spark, model):
         db_api, inputs, link_type = _register(spark, model, records_by_source)
-        linker = Linker(inputs, {**_explainable_settings(model_path), "link_type": link_type})
+        linker = new_linker(inputs, {**_explainable_settings(model_path), "link_type": link_type})
         save(linker.visualisations.match_weights_chart(), "match_weights")
         save(linker.visualisations.m_u_parameters_chart(), "m_u_parameters")
         # the histogram query reads Splink's own predictions table name
