@@ -12,10 +12,11 @@ from __future__ import annotations
 import importlib
 import sys
 import time
+from collections.abc import Callable
 
 from customer_identity.core.catalog import Catalog
 from customer_identity.core.cli import base_parser, configure_logging
-from customer_identity.core.config import load_config
+from customer_identity.core.config import PROFILES, load_config
 from customer_identity.core.spark import build_session
 
 # stage name -> job module, in run order
@@ -31,7 +32,7 @@ STAGES = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__)
-    parser.add_argument("--profile", default=None, help="generator size profile")
+    parser.add_argument("--profile", choices=PROFILES, default=None, help="generator size profile (default: generator.profile)")
     parser.add_argument("--rates", default=None, help="generator rate preset: realistic (default) or one of generator.rate_presets, e.g. stress")
     parser.add_argument("--skip-generate", action="store_true", help="use existing sources instead of generating them")
     parser.add_argument("--skip-assess", action="store_true", help="leave out the threshold sweep, count interval and review queue")
@@ -39,26 +40,42 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.log_level)
     common = ["--env", args.env, "--log-level", args.log_level] + (["--config", args.config] if args.config else [])
 
+    planned = planned_stages(args.skip_generate, args.skip_assess, lambda: _has_ground_truth(args))
+    if "evaluate" not in planned:
+        print("evaluate is left out: no generator ground truth beside these sources")
     timings = {}
-    for stage, module_name in STAGES.items():
-        if (stage == "generate" and args.skip_generate) or (stage == "assess" and args.skip_assess):
-            continue
-        if stage == "evaluate" and not _has_ground_truth(args):
-            print("== evaluate skipped: no generator ground truth beside these sources")
-            continue
-        module = importlib.import_module(module_name)
+    began = time.monotonic()
+    for number, stage in enumerate(planned, start=1):
+        module = importlib.import_module(STAGES[stage])
         stage_args = list(common)
         if stage == "generate":
             stage_args += (["--profile", args.profile] if args.profile else []) + (["--rates", args.rates] if args.rates else [])
         started = time.monotonic()
-        print(f"== {stage}", flush=True)
+        print(f"== stage {number} of {len(planned)}: {stage} (run time so far {_duration(started - began)})", flush=True)
         code = module.main(stage_args)
         timings[stage] = time.monotonic() - started
         if code != 0:
             print(f"pipeline stopped: stage '{stage}' exited with {code}", file=sys.stderr)
             return code
+        print(f"== {stage} done in {_duration(timings[stage])}", flush=True)
     print("stage timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
     return 0
+
+
+def planned_stages(skip_generate: bool, skip_assess: bool, has_ground_truth: Callable[[], bool]) -> list[str]:
+    """The stages this run will take, in order: evaluate only where there is ground truth
+    (generated sources always bring theirs; ``has_ground_truth`` is asked otherwise)."""
+    skipped = {"generate"} if skip_generate else set()
+    if skip_assess:
+        skipped.add("assess")
+    if skip_generate and not has_ground_truth():
+        skipped.add("evaluate")
+    return [stage for stage in STAGES if stage not in skipped]
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def _has_ground_truth(args) -> bool:

@@ -90,3 +90,13 @@ def test_every_job_explains_itself(job, capsys, monkeypatch):
     for i, line in enumerate(lines):  # an option alone on its line must have its help on the next one
         if re.fullmatch(r"  (-\w, )?--[\w-]+( \S+)?", line):
             assert lines[i + 1].startswith(" " * 8) and lines[i + 1].strip(), f"jobs/{job}.py: {line.strip()} has no help"
+
+
+def test_the_pipeline_plans_its_stages():
+    from jobs.pipeline import _duration, planned_stages  # noqa: PLC0415
+
+    everything = ["generate", "ingest", "resolve", "evaluate", "assess", "analyse"]
+    assert planned_stages(False, False, lambda: pytest.fail("generated sources bring their truth")) == everything
+    assert planned_stages(True, False, lambda: True) == everything[1:]
+    assert planned_stages(True, True, lambda: False) == ["ingest", "resolve", "analyse"]
+    assert (_duration(9.6), _duration(125)) == ("10s", "2m05s")
