@@ -120,6 +120,7 @@ def assess_run(spark: SparkSession, config: Config, *, skip_interval: bool = Fal
         truth, relations = generator_truth(spark, cat, crosswalk).cache(), cat.read(spark, "truth.table", table="relations")
 
     # threshold sweep
+    print(f"threshold sweep: clustering the scored pairs at {len(t.sweep_thresholds)} thresholds in one job...", flush=True)
     sweep = threshold_sweep(spark, records, pairs, list(t.sweep_thresholds), config.clustering, truth, relations, labels)
     cat.write(sweep, "gold.threshold_sweep")
     rows = [r.asDict() for r in sweep.orderBy("threshold").collect()]
@@ -140,6 +141,7 @@ def assess_run(spark: SparkSession, config: Config, *, skip_interval: bool = Fal
             bins = calibration_bins(raw, labels, t.calibration_bin_width)
             rates = calibrated_rates(bins, t.interval_draws, t.seed, t.calibration_prior_strength)
             method = f"calibrated by {sum(b.labelled for b in bins):,} review labels in {sum(1 for b in bins if b.labelled):,} match-weight bins"
+        print(f"the count's interval: {t.interval_draws} draws, each accepting every scored pair with its probability, clustered in one job...", flush=True)
         draws = sampled_counts(spark, records, pairs, t.interval_draws, t.seed, config.clustering, rates, t.calibration_bin_width)
         counts = [r.customers for r in draws.collect()]
         p = F.col("match_probability")
