@@ -9,6 +9,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from customer_identity.core.config import TRANSACTION_ATTRIBUTES, load_config
+from customer_identity.resolution.standardise import standardise_email
 from customer_identity.synthetic import generate
 from customer_identity.synthetic.population import people
 
@@ -115,10 +116,11 @@ def test_hard_negatives_exist_and_look_alike(generated):
 
 
 def test_every_person_has_a_mailbox_of_their_own(spark, gen_config):
-    # name-built addresses collide inside households (j.smith@ for Jane and John)
+    # name-built addresses collide inside households (j.smith@ for Jane and John), and between
+    # namesakes once Gmail's dots are ignored (jane.noble@ and janenoble@ are one mailbox)
     g = gen_config.generator
     everyone = people(spark, 5000, g.seed, dict(g.rates), g.start_date)
-    assert everyone.select("email").distinct().count() == everyone.count()
+    assert everyone.select(standardise_email(F.col("email"))).distinct().count() == everyone.count()
 
 
 def test_ground_truth_is_complete(generated):

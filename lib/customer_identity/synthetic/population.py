@@ -12,6 +12,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
+from customer_identity.resolution.standardise import standardise_email
 from customer_identity.synthetic import reference as ref
 from customer_identity.synthetic.randomness import (
     choice,
@@ -164,8 +165,9 @@ def people(spark: SparkSession, n_people: int, seed: int, rates: dict[str, float
     ).otherwise(F.lit(""))
     p = p.withColumn("email", F.concat(local, digits, F.lit("@"), F.col("provider"))).drop("provider")
     # a name-built address taken by someone else (Jane and John Smith as j.smith@) gets the
-    # person's own number after a dot, a form no other pattern produces
-    taken = F.row_number().over(Window.partitionBy("email").orderBy("person_id")) > 1
+    # person's own number after a dot, a form no other pattern produces; taken means the same
+    # mailbox as the provider sees it (Gmail ignores dots: jane.noble@ is janenoble@)
+    taken = F.row_number().over(Window.partitionBy(standardise_email(F.col("email"))).orderBy("person_id")) > 1
     p = p.withColumn(
         "email", F.when(taken, F.regexp_replace("email", "@", F.concat(F.lit("."), F.col("person_id").cast("string"), F.lit("@")))).otherwise(F.col("email"))
     )
