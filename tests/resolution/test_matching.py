@@ -94,3 +94,19 @@ def test_a_linker_leaves_splink_logging_to_the_job():
     records = DuckDBAPI().register(pd.DataFrame({"unique_id": [1, 2], "surname": ["a", None]}))
     new_linker(records, SettingsCreator(link_type="dedupe_only", comparisons=[cl.ExactMatch("surname")]))
     assert splink_logger.level == logging.WARNING and splink_logger.handlers == handlers
+
+
+def test_levels_the_data_never_estimated_carry_no_weight():
+    from customer_identity.resolution.matching import without_untrained_defaults  # noqa: PLC0415
+
+    levels = [
+        {"sql_condition": "x_l IS NULL", "is_null_level": True},
+        {"sql_condition": "x_l = x_r", "m_probability": 0.9, "u_probability": 0.001},  # trained: kept
+        {"sql_condition": "district", "u_probability": 0.0003},  # EM never saw it: m = u
+        {"sql_condition": "street"},  # seen nowhere: neutral
+        {"sql_condition": "rare", "m_probability": 0.002},  # no random pair reached it: u at the floor
+        {"sql_condition": "ELSE", "m_probability": 0.098, "u_probability": "level not observed"},
+    ]
+    out = without_untrained_defaults({"comparisons": [{"output_column_name": "x", "comparison_levels": levels}]}, floor=1e-6)
+    got = [(lv.get("m_probability"), lv.get("u_probability")) for lv in out["comparisons"][0]["comparison_levels"]]
+    assert got == [(None, None), (0.9, 0.001), (0.0003, 0.0003), (1e-6, 1e-6), (0.002, 1e-6), (0.098, 1e-6)]

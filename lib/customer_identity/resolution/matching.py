@@ -434,6 +434,7 @@ def train_model(
             settings = carry_parameters(settings, linker.misc.save_model_to_json())
         sampled = _tf_level_u(settings)
         settings = u_without_matches(settings, floor=1.0 / model.training.u_max_pairs)
+        settings = without_untrained_defaults(settings, floor=1.0 / model.training.u_max_pairs)
 
         def save(settings: dict) -> None:
             fs.write_json(model_path, settings)
@@ -707,6 +708,32 @@ def u_without_matches(settings: dict, floor: float) -> dict:
         total = sum(lv["u_probability"] for lv in levels)
         for lv in levels:
             lv["u_probability"] = lv["u_probability"] / total
+    return settings
+
+
+def without_untrained_defaults(settings: dict, floor: float) -> dict:
+    """Levels the data never estimated carry no evidence instead of Splink's defaults.
+
+    Splink gives a level that no EM session observed a default m (5% shared among the
+    comparison's lower levels), whatever the level means, and a level no random pair reached a
+    default u: an arbitrary weight, often strongly positive (a default m over a small sampled u).
+    Such a level now weighs nothing (m = u); a level EM estimated but the random sample never
+    reached gets u at ``floor``, one pair of the sample, as :func:`u_without_matches` does.
+    """
+    for comparison in settings["comparisons"]:
+        for lv in comparison["comparison_levels"]:
+            if lv.get("is_null_level"):
+                continue
+            u = lv.get("u_probability")
+            if not isinstance(u, float | int):
+                u = lv["u_probability"] = floor
+            if not isinstance(lv.get("m_probability"), float | int):
+                lv["m_probability"] = u
+                log.info(
+                    "comparison %s, level %r: not estimated from the data, so it carries no weight",
+                    comparison["output_column_name"],
+                    lv.get("label_for_charts"),
+                )
     return settings
 
 
