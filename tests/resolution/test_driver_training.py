@@ -87,6 +87,7 @@ def test_u_refinement_on_a_record_sample_estimates_what_every_pair_gives(spark, 
     matching.refine_u_of_exact_levels(spark, model, by_source, model_path, possible, every)
     small = dataclasses.replace(model, training=dataclasses.replace(model.training, refine_max_pairs=100))
     matching.refine_u_of_exact_levels(spark, small, by_source, model_path, possible, sampled)
+    assert set(every) == {"name", "location"} and every["location"]["column"] == "postcode_std+address_line_1_std"
     assert every["name"]["record_sample_rate"] == 1.0 and sampled["name"]["record_sample_rate"] < 0.6  # the sample is a real one
     # pairs and expected non-matches on the level, scaled back from the sample, estimate the full figures
     assert sampled["name"]["pairs"] == pytest.approx(every["name"]["pairs"], rel=0.25)

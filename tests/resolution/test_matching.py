@@ -110,3 +110,16 @@ def test_levels_the_data_never_estimated_carry_no_weight():
     out = without_untrained_defaults({"comparisons": [{"output_column_name": "x", "comparison_levels": levels}]}, floor=1e-6)
     got = [(lv.get("m_probability"), lv.get("u_probability")) for lv in out["comparisons"][0]["comparison_levels"]]
     assert got == [(None, None), (0.9, 0.001), (0.0003, 0.0003), (1e-6, 1e-6), (0.002, 1e-6), (0.098, 1e-6)]
+
+
+def test_the_columns_an_exact_level_requires_equal():
+    from customer_identity.resolution.matching import exact_columns  # noqa: PLC0415
+
+    assert exact_columns("`full_name_std_l` = `full_name_std_r`") == {"full_name_std"}
+    assert exact_columns('("postcode_std_l" = "postcode_std_r") AND (`address_line_1_std_l` = `address_line_1_std_r`)') == {
+        "postcode_std",
+        "address_line_1_std",
+    }
+    assert exact_columns("postcode_std_l = address_r") is None
+    assert exact_columns("(a_l = a_r) AND (jaro_winkler(b_l, b_r) >= 0.9)") is None
+    assert exact_columns("a_l = a_r OR b_l = b_r") is None

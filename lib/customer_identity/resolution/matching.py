@@ -16,6 +16,7 @@ import copy
 import dataclasses
 import logging
 import math
+import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -594,18 +595,36 @@ def carry_parameters(trained: dict, target: dict) -> dict:
     return out
 
 
-# The exact levels whose u is re-estimated from every pair on them, with the columns a rule
-# must block on to generate all those pairs (full_name_std is the canonical first name and the
-# surname). Different people sharing a full name are mostly strangers, whose other fields
-# disagree, so the model's own probabilities count them. Shared e-mail addresses and phone
-# numbers are not refined this way: the people sharing one are usually one household, whose
-# surname and address agree too, so the model would take them for matches and drive u down
+# The exact levels whose u is re-estimated from every pair on them: comparison -> the columns
+# its most identifying level requires equal, and the columns a rule must block on to generate
+# all those pairs (full_name_std is the canonical first name and the surname). Different people
+# sharing a full name are mostly strangers, whose other fields disagree, and different people
+# sharing a home are family, whose first names differ: the model's own probabilities count
+# both as non-matches. On large data the random sample cannot measure either level (at
+# 185,507 records the true u of a shared address is 2.7e-6, one pair in 370,000; the sample
+# of 2,000,000 pairs put it at its floor, 5e-7). Shared e-mail addresses and phone numbers are
+# not refined this way: the people sharing one are usually one household, whose surname and
+# address agree too, so the model would take them for matches and drive u down
 # (docs/settings.md).
-REFINED_LEVELS = {"full_name_std": ("first_name_canonical", "surname_std")}
+REFINED_LEVELS = {
+    "name": (("full_name_std",), ("first_name_canonical", "surname_std")),
+    "location": (("postcode_std", "address_line_1_std"), ("postcode_std", "address_line_1_std")),
+}
 # Rounds of re-estimating u from every pair on an exact level (see refine_u_of_exact_levels).
 U_REFINE_ROUNDS = 3
 # Refinement stops early once no refined u moves by more than this share in a round.
 U_REFINE_TOLERANCE = 0.02
+
+
+def exact_columns(sql_condition: str) -> set[str] | None:
+    """The columns a level requires equal, when its condition is only such equalities joined by
+    AND (``a_l = a_r AND b_l = b_r``); otherwise None."""
+    condition = re.sub(r"[`\"()]", "", sql_condition)
+    parts = [p.strip() for p in re.split(r"\s+AND\s+", condition, flags=re.IGNORECASE)]
+    matched = [re.fullmatch(r"(\w+)_l\s*=\s*(\w+)_r", p) for p in parts]
+    if not all(m and m.group(1) == m.group(2) for m in matched):
+        return None
+    return {m.group(1) for m in matched}
 
 
 def u_refined_path(model_path: str) -> str:
@@ -637,10 +656,12 @@ def refine_u_of_exact_levels(
     for comparison in settings["comparisons"]:
         levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
         lv, gamma = levels[0], len(levels) - 1  # the comparison's most identifying level
-        column = lv.get("tf_adjustment_column")
-        if column not in REFINED_LEVELS or lv["sql_condition"].replace('"', "").replace("`", "") != f"{column}_l = {column}_r":
+        if comparison["output_column_name"] not in REFINED_LEVELS:
             continue
-        rule = REFINED_LEVELS[column]
+        equal, rule = REFINED_LEVELS[comparison["output_column_name"]]
+        if exact_columns(lv["sql_condition"]) != set(equal):
+            continue
+        column = "+".join(equal)
         if not all(c in df.columns for df in records_by_source.values() for c in rule):
             continue
         (counted,) = count_comparisons(reduce(DataFrame.unionByName, records_by_source.values()), [rule])
