@@ -600,9 +600,8 @@ def carry_parameters(trained: dict, target: dict) -> dict:
 # all those pairs (full_name_std is the canonical first name and the surname). Different people
 # sharing a full name are mostly strangers, whose other fields disagree, and different people
 # sharing a home are family, whose first names differ: the model's own probabilities count
-# both as non-matches. On large data the random sample cannot measure either level (at
-# 185,507 records the true u of a shared address is 2.7e-6, one pair in 370,000; the sample
-# of 2,000,000 pairs put it at its floor, 5e-7). Shared e-mail addresses and phone numbers are
+# both as non-matches. On large data the random sample cannot measure either level: it puts
+# a shared address's u at its floor (docs/settings.md). Shared e-mail addresses and phone numbers are
 # not refined this way: the people sharing one are usually one household, whose surname and
 # address agree too, so the model would take them for matches and drive u down
 # (docs/settings.md).
