@@ -18,7 +18,7 @@ from customer_identity.resolution.stage import scoring_model
 from jobs import assess, explain, resolve, review
 
 pytestmark = pytest.mark.slow
-COUNT_TOLERANCE_PCT = 10.0  # the default model over-counts tiny by about 6-8%; the naive count is off by +70%
+COUNT_TOLERANCE_PCT = 10.0  # a bound for any seed (docs/own_exports.md has the measured figures); the naive count is off by +70%
 
 
 @pytest.fixture(scope="module")
