@@ -655,10 +655,8 @@ def refine_u_of_exact_levels(
     for comparison in settings["comparisons"]:
         levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
         lv, gamma = levels[0], len(levels) - 1  # the comparison's most identifying level
-        if comparison["output_column_name"] not in REFINED_LEVELS:
-            continue
-        equal, rule = REFINED_LEVELS[comparison["output_column_name"]]
-        if exact_columns(lv["sql_condition"]) != set(equal):
+        equal, rule = REFINED_LEVELS.get(comparison["output_column_name"], ((), ()))
+        if not equal or exact_columns(lv["sql_condition"]) != set(equal):
             continue
         column = "+".join(equal)
         if not all(c in df.columns for df in records_by_source.values() for c in rule):
@@ -828,7 +826,6 @@ def predict_pairs(
     only pairs with at least one new record are scored (an incremental run: the other
     pairs were scored before).
     """
-
     with splink_spark_settings(spark, model):
         db_api, inputs, link_type = _register(spark, model, records_by_source, overrides)
         settings = {**_explainable_settings(model_path), **overrides.settings}
@@ -939,7 +936,6 @@ def save_model_charts(
     chart per entry of ``waterfalls`` (pair rows of ``match_pairs`` as dicts). The compared
     values are left out of waterfalls unless ``hide_values`` is False.
     """
-
     written = []
 
     def save(chart, name: str) -> None:
