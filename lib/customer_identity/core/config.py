@@ -223,6 +223,20 @@ class LinkGuard:
 
 
 @_frozen
+class SharedHome:
+    """How much a name may weigh between records at one home (``resolution.dependence``).
+
+    For pairs on one of ``levels`` of comparison ``given`` (labels of the saved model's
+    levels, e.g. the same address and postcode), the weight of ``comparison`` is capped at
+    what its level says among the different people who share a home.
+    """
+
+    comparison: Text
+    given: Text
+    levels: Annotated[tuple[Text, ...], Field(min_length=1)]
+
+
+@_frozen
 class LocaleConfig:
     """The country whose postcode and telephone conventions the sources follow (ISO 3166 alpha-2)."""
 
@@ -275,6 +289,7 @@ class ModelConfig:
     max_comparisons: PositiveCount = 50_000_000
     spark: ModelSparkConfig = Field(default_factory=ModelSparkConfig)
     link_guard: LinkGuard | None = None
+    shared_home: SharedHome | None = None
 
 
 @_frozen
@@ -652,7 +667,7 @@ def _section(loc: tuple) -> type | None:
     return cls
 
 
-_TYPES = {c.__name__: c for c in (PathsConfig, SparkConfig, SourceConfig, TablesConfig, GeneratorConfig, ComparisonSpec, LinkGuard, LocaleConfig,
+_TYPES = {c.__name__: c for c in (PathsConfig, SparkConfig, SourceConfig, TablesConfig, GeneratorConfig, ComparisonSpec, LinkGuard, SharedHome, LocaleConfig,
                                   TrainingConfig, ModelSparkConfig, ModelConfig, ClusteringConfig, SurvivorshipConfig, TrustConfig, MonitoringConfig,
                                   AnalyticsConfig)}  # fmt: skip
 

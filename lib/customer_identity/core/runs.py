@@ -49,7 +49,10 @@ FULL, INCREMENTAL, NOTHING = "full", "incremental", "nothing"
 def settings_fingerprint(config: Config) -> str:
     """What the stored pairs and clusters depend on besides the model: matching and clustering settings."""
     model = dataclasses.asdict(config.model)
-    scoring = {k: model[k] for k in ("account_source", "link_type", "comparisons", "blocking_rules", "predict_threshold", "match_threshold", "link_guard")}
+    scoring = {
+        k: model[k]
+        for k in ("account_source", "link_type", "comparisons", "blocking_rules", "predict_threshold", "match_threshold", "link_guard", "shared_home")
+    }
     described = json.dumps({"model": scoring, "clustering": dataclasses.asdict(config.clustering)}, sort_keys=True, default=str)
     return hashlib.sha256(described.encode()).hexdigest()
 

@@ -7,7 +7,8 @@ checked against a comparison budget before any pair is scored; training runs on 
 pairs, m by EM over several blocking rules); the trained model is saved as Splink JSON and
 can be reused.
 The link guard (``model.link_guard``) caps the probability of scored pairs whose first
-names are unrelated unless an identifier agrees exactly.
+names are unrelated unless an identifier agrees exactly; ``model.shared_home`` caps what a
+name weighs between records at one home (``dependence``).
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from pyspark.sql import functions as F
 
 from customer_identity.core import fs
 from customer_identity.core.catalog import beside_model
-from customer_identity.core.config import ComparisonSpec, ConfigError, LinkGuard, ModelConfig
+from customer_identity.core.config import ComparisonSpec, ConfigError, LinkGuard, ModelConfig, SharedHome
 from customer_identity.core.errors import ComparisonBudgetExceeded, ModelTrainingError
+from customer_identity.resolution import dependence
 from customer_identity.resolution.model_design import RuleCount, link_type_for, possible_pairs
 
 log = logging.getLogger(__name__)
@@ -459,6 +461,13 @@ def train_model(
         if all(abs(entry["refined"] / (before.get(name, entry["sampled"]) or entry["refined"]) - 1) < U_REFINE_TOLERANCE for name, entry in refined.items()):
             break
     fs.write_json(u_refined_path(model_path), refined)
+    if model.shared_home is not None:
+        try:
+            shared = estimate_shared_home(spark, model, records_by_source, model_path)
+        except _splink_errors() as exc:
+            log.warning("the name's weight at a shared home was not estimated (%s)", _first_line(exc))
+            shared = None
+        fs.write_json(shared_home_path(model_path), shared or {"active": False})
     log.info("trained model saved to %s (term frequencies in %s)", model_path, tf_dir(model_path))
     return model_path
 
@@ -632,6 +641,34 @@ def u_refined_path(model_path: str) -> str:
     return beside_model(model_path, "u_refined")
 
 
+def _score_every_pair(
+    spark: SparkSession, model: ModelConfig, records_by_source: Mapping[str, DataFrame], model_path: str, rule: Sequence[str], purpose: str
+) -> tuple[DataFrame, float, float] | None:
+    """Every pair ``rule`` generates, scored by the saved model without the link guard, as
+    (pairs, scale, record sample rate); None when the rule exceeds ``model.max_comparisons``.
+
+    Above ``model.training.refine_max_pairs`` pairs (crowds of a common value grow as the
+    square of their size), a seeded sample of records is scored: it keeps a share rate**2 of
+    the pairs, uniformly, and sums over them are multiplied by ``scale`` to stand for all.
+    """
+    (counted,) = count_comparisons(reduce(DataFrame.unionByName, records_by_source.values()), [rule])
+    if counted.comparisons > model.max_comparisons:
+        log.info("%s: not estimated, blocking on %s would score %d pairs", purpose, "+".join(rule), counted.comparisons)
+        return None
+    scored_by_source, rate = records_by_source, 1.0
+    if counted.comparisons > model.training.refine_max_pairs:
+        rate = math.sqrt(model.training.refine_max_pairs / counted.comparisons)
+        scored_by_source = {name: df.filter(_hash_rank(model.training.seed) < rate) for name, df in records_by_source.items()}
+    pairs = predict_pairs(
+        spark, dataclasses.replace(model, blocking_rules=(tuple(rule),), link_guard=None, shared_home=None), scored_by_source, model_path, threshold=0.0
+    )
+    scale = 1.0
+    if rate < 1.0:
+        scale = counted.comparisons / max(pairs.count(), 1)
+        log.info("%s: scored a %.3f sample of records (pairs scaled by %.1f)", purpose, rate, scale)
+    return pairs, scale, rate
+
+
 def refine_u_of_exact_levels(
     spark: SparkSession, model: ModelConfig, records_by_source: Mapping[str, DataFrame], model_path: str, possible: int, record: dict | None = None
 ) -> dict:
@@ -661,29 +698,12 @@ def refine_u_of_exact_levels(
         column = "+".join(equal)
         if not all(c in df.columns for df in records_by_source.values() for c in rule):
             continue
-        (counted,) = count_comparisons(reduce(DataFrame.unionByName, records_by_source.values()), [rule])
-        if counted.comparisons > model.max_comparisons:
-            log.info(
-                "u of %s (%s) kept from sampling: blocking on %s would score %d pairs",
-                comparison["output_column_name"],
-                column,
-                "+".join(rule),
-                counted.comparisons,
-            )
+        scored = _score_every_pair(spark, model, records_by_source, model_path, rule, f"u of {comparison['output_column_name']} ({column})")
+        if scored is None:
             continue
-        scored_by_source, rate = records_by_source, 1.0
-        if counted.comparisons > model.training.refine_max_pairs:
-            # a seeded sample of records keeps a share rate**2 of the pairs, uniformly: the sums
-            # over the sampled pairs are scaled back by the pairs the rule generates in all
-            rate = math.sqrt(model.training.refine_max_pairs / counted.comparisons)
-            scored_by_source = {name: df.filter(_hash_rank(model.training.seed) < rate) for name, df in records_by_source.items()}
-        pairs = predict_pairs(spark, dataclasses.replace(model, blocking_rules=(rule,), link_guard=None), scored_by_source, model_path, threshold=0.0)
+        pairs, scale, rate = scored
         on_level = pairs.filter(F.col(f"gamma_{comparison['output_column_name']}") == gamma).agg(F.count("*"), F.sum(1 - F.col("match_probability"))).first()
-        n_pairs, expected = on_level[0], on_level[1] or 0.0
-        if rate < 1.0:
-            scale = counted.comparisons / max(pairs.count(), 1)
-            n_pairs, expected = round(n_pairs * scale), expected * scale
-            log.info("u of %s: scored a %.3f sample of records (pairs scaled by %.1f)", comparison["output_column_name"], rate, scale)
+        n_pairs, expected = round(on_level[0] * scale), (on_level[1] or 0.0) * scale
         before = lv.get("u_probability")
         u = max(expected, 1.0) / max(non_matches, 1.0)
         rest = [o for o in levels if o is not lv and o.get("u_probability") is not None]
@@ -703,6 +723,68 @@ def refine_u_of_exact_levels(
             before,
         )
     return settings
+
+
+def shared_home_path(model_path: str) -> str:
+    """Where the name's shares among people sharing a home are recorded (``dependence.estimate``)."""
+    return beside_model(model_path, "shared_home")
+
+
+def shared_home_levels(model_path: str, shared: SharedHome) -> list[int] | None:
+    """The gamma values of ``shared.given``'s levels that ``shared.levels`` names, or None
+    (with a message) when the saved model has not got the comparisons or levels."""
+    labels = level_labels(model_path)
+    given = {label: gamma for comparison, gamma, label in labels if comparison == shared.given}
+    found = [given[label] for label in shared.levels if label in given]
+    if not found or not any(c == shared.comparison for c, _, _ in labels):
+        log.info(
+            "model.shared_home: the model has no comparison %r or no level %s of %r; a name weighs the same at a shared home",
+            shared.comparison, list(shared.levels), shared.given,
+        )  # fmt: skip
+        return None
+    return found
+
+
+def estimate_shared_home(spark: SparkSession, model: ModelConfig, records_by_source: Mapping[str, DataFrame], model_path: str) -> dict | None:
+    """Score every pair sharing a home and estimate the name's shares among the different
+    people there (``dependence.estimate``); None when the model cannot say what a home is."""
+    shared = model.shared_home
+    gammas = shared_home_levels(model_path, shared) if shared is not None else None
+    if not gammas:
+        return None
+    settings = fs.read_json(model_path)
+    by_name = {c["output_column_name"]: c for c in settings["comparisons"]}
+    given = [lv for lv in by_name[shared.given]["comparison_levels"] if not lv.get("is_null_level")]
+    home = exact_columns(given[len(given) - 1 - max(gammas)]["sql_condition"])
+    if not home or not all(c in df.columns for df in records_by_source.values() for c in home):
+        log.info("model.shared_home: level %r of %r is not an exact match on columns; a name weighs the same at a shared home", shared.levels, shared.given)
+        return None
+    scored = _score_every_pair(spark, model, records_by_source, model_path, sorted(home), "the name among people sharing a home")
+    if scored is None:
+        return None
+    pairs, scale, _ = scored
+    named = [lv for lv in by_name[shared.comparison]["comparison_levels"] if not lv.get("is_null_level")]
+    levels = {len(named) - 1 - i: (lv.get("label_for_charts", str(i)), float(lv["m_probability"]), float(lv["u_probability"])) for i, lv in enumerate(named)}
+    on_home = pairs.filter(F.col(f"gamma_{shared.given}").isin(*gammas))
+    result = dependence.estimate(on_home, shared.comparison, levels, scale)
+    result.update(comparison=shared.comparison, given=shared.given, given_levels=list(shared.levels), given_gammas=gammas, home=sorted(home))
+    if result["active"]:
+        for _, lv in sorted(result["levels"].items(), key=lambda kv: -int(kv[0])):
+            if lv["u_given"] > lv["u"]:
+                log.info(
+                    "at a shared home, %s %r is %.3g of different people (%.3g of all): weight at most %.2f",
+                    shared.comparison,
+                    lv["label"],
+                    lv["u_given"],
+                    lv["u"],
+                    lv["max_weight"],
+                )
+    else:
+        log.info(
+            "model.shared_home: %.1f expected non-matching pairs share a home (fewer than %d): a name weighs the same there",
+            result["expected_non_matches"], dependence.MIN_EXPECTED_NON_MATCHES,
+        )  # fmt: skip
+    return result
 
 
 def u_without_matches(settings: dict, floor: float) -> dict:
@@ -795,7 +877,7 @@ def has_term_frequencies(model_path: str) -> bool:
     return all(fs.is_dir(tf_path(model_path, c)) for c in tf_columns(model_path))
 
 
-PAIR_COLUMNS = ("match_weight", "match_probability", "model_match_weight", "model_match_probability", "link_guarded", "match_key")
+PAIR_COLUMNS = ("match_weight", "match_probability", "model_match_weight", "model_match_probability", "mw_shared_home", "link_guarded", "match_key")
 
 
 def _explainable_settings(model_path: str) -> dict:
@@ -851,6 +933,8 @@ def predict_pairs(
         # join condition and again in the projection). Filtering afterwards computes it once
         # (docs/settings.md).
         predictions = with_source_datasets(linker.inference.predict(**overrides.predict).as_spark_dataframe().filter(F.col("match_probability") >= threshold))
+        if model.shared_home is not None:
+            predictions = _with_saved_shared_home(predictions, model.shared_home, model_path)
         if model.link_guard is not None and f"gamma_{model.link_guard.comparison}" not in predictions.columns:
             log.warning("model.link_guard: the model has no comparison '%s'; no pair is guarded", model.link_guard.comparison)
         elif model.link_guard is not None:
@@ -859,6 +943,19 @@ def predict_pairs(
         pairs = predictions.select(*first, *[c for c in predictions.columns if c not in first])
         # materialise while Splink's settings are in force: later stages read a plain table
         return pairs.localCheckpoint(eager=True)
+
+
+def _with_saved_shared_home(predictions: DataFrame, shared: SharedHome, model_path: str) -> DataFrame:
+    """``dependence.with_shared_home`` with the correction saved beside the model, if any."""
+    if not fs.exists(shared_home_path(model_path)):
+        log.warning(
+            "model.shared_home: %s was not found (a model trained before it existed); a name weighs the same at a shared home", shared_home_path(model_path)
+        )
+        return predictions
+    correction = fs.read_json(shared_home_path(model_path))
+    if not correction.get("active"):
+        return predictions
+    return dependence.with_shared_home(predictions, correction["comparison"], correction["given"], correction["given_gammas"], correction)
 
 
 # --------------------------------------------------------------------------- link guard
@@ -895,10 +992,10 @@ def with_link_guard(pairs: DataFrame, guard: LinkGuard, gammas: Sequence[int]) -
     p = F.col("match_probability")
     capped = guarded & (p > guard.max_probability)
     cap_weight = math.log2(guard.max_probability / (1 - guard.max_probability))
+    if "model_match_weight" not in pairs.columns:  # set by an earlier correction (dependence.with_shared_home)
+        pairs = pairs.withColumn("model_match_probability", p).withColumn("model_match_weight", F.col("match_weight"))
     return (
-        pairs.withColumn("model_match_probability", p)
-        .withColumn("model_match_weight", F.col("match_weight"))
-        .withColumn("link_guarded", guarded)
+        pairs.withColumn("link_guarded", guarded)
         .withColumn("match_weight", F.when(capped, F.lit(cap_weight)).otherwise(F.col("match_weight")))
         .withColumn("match_probability", F.when(capped, F.lit(guard.max_probability)).otherwise(p))
     )
