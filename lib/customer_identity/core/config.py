@@ -223,13 +223,10 @@ class LinkGuard:
 
 
 @_frozen
-class SharedHome:
-    """How much a name may weigh between records at one home (``resolution.dependence``).
-
-    For pairs on one of ``levels`` of comparison ``given`` (labels of the saved model's
-    levels, e.g. the same address and postcode), the weight of ``comparison`` is capped at
-    what its level says among the different people who share a home.
-    """
+class ConditionalEvidence:
+    """What ``comparison`` may weigh between records on ``levels`` of comparison ``given``
+    (labels of the saved model's levels, e.g. the same address and postcode): at most what
+    its level says among the different people on those levels (``resolution.dependence``)."""
 
     comparison: Text
     given: Text
@@ -289,7 +286,7 @@ class ModelConfig:
     max_comparisons: PositiveCount = 50_000_000
     spark: ModelSparkConfig = Field(default_factory=ModelSparkConfig)
     link_guard: LinkGuard | None = None
-    shared_home: SharedHome | None = None
+    conditional_evidence: tuple[ConditionalEvidence, ...] = ()
 
 
 @_frozen
@@ -667,7 +664,7 @@ def _section(loc: tuple) -> type | None:
     return cls
 
 
-_TYPES = {c.__name__: c for c in (PathsConfig, SparkConfig, SourceConfig, TablesConfig, GeneratorConfig, ComparisonSpec, LinkGuard, SharedHome, LocaleConfig,
+_TYPES = {c.__name__: c for c in (PathsConfig, SparkConfig, SourceConfig, TablesConfig, GeneratorConfig, ComparisonSpec, LinkGuard, ConditionalEvidence, LocaleConfig,
                                   TrainingConfig, ModelSparkConfig, ModelConfig, ClusteringConfig, SurvivorshipConfig, TrustConfig, MonitoringConfig,
                                   AnalyticsConfig)}  # fmt: skip
 

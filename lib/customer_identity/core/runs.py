@@ -51,7 +51,7 @@ def settings_fingerprint(config: Config) -> str:
     model = dataclasses.asdict(config.model)
     scoring = {
         k: model[k]
-        for k in ("account_source", "link_type", "comparisons", "blocking_rules", "predict_threshold", "match_threshold", "link_guard", "shared_home")
+        for k in ("account_source", "link_type", "comparisons", "blocking_rules", "predict_threshold", "match_threshold", "link_guard", "conditional_evidence")
     }
     described = json.dumps({"model": scoring, "clustering": dataclasses.asdict(config.clustering)}, sort_keys=True, default=str)
     return hashlib.sha256(described.encode()).hexdigest()

@@ -7,8 +7,8 @@ checked against a comparison budget before any pair is scored; training runs on 
 pairs, m by EM over several blocking rules); the trained model is saved as Splink JSON and
 can be reused.
 The link guard (``model.link_guard``) caps the probability of scored pairs whose first
-names are unrelated unless an identifier agrees exactly; ``model.shared_home`` caps what a
-name weighs between records at one home (``dependence``).
+names are unrelated unless an identifier agrees exactly; ``model.conditional_evidence`` caps
+what a comparison weighs between records that share a home or a name (``dependence``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 
 from customer_identity.core import fs
 from customer_identity.core.catalog import beside_model
-from customer_identity.core.config import ComparisonSpec, ConfigError, LinkGuard, ModelConfig, SharedHome
+from customer_identity.core.config import ComparisonSpec, ConditionalEvidence, ConfigError, LinkGuard, ModelConfig
 from customer_identity.core.errors import ComparisonBudgetExceeded, ModelTrainingError
 from customer_identity.resolution import dependence
 from customer_identity.resolution.model_design import RuleCount, link_type_for, possible_pairs
@@ -461,13 +461,12 @@ def train_model(
         if all(abs(entry["refined"] / (before.get(name, entry["sampled"]) or entry["refined"]) - 1) < U_REFINE_TOLERANCE for name, entry in refined.items()):
             break
     fs.write_json(u_refined_path(model_path), refined)
-    if model.shared_home is not None:
+    if model.conditional_evidence:
         try:
-            shared = estimate_shared_home(spark, model, records_by_source, model_path)
+            estimate_conditional_evidence(spark, model, records_by_source, model_path)
         except _splink_errors() as exc:
-            log.warning("the name's weight at a shared home was not estimated (%s)", _first_line(exc))
-            shared = None
-        fs.write_json(shared_home_path(model_path), shared or {"active": False})
+            log.warning("conditional evidence was not estimated (%s); every comparison weighs as the model says", _first_line(exc))
+            fs.write_json(conditional_u_path(model_path), [])
     log.info("trained model saved to %s (term frequencies in %s)", model_path, tf_dir(model_path))
     return model_path
 
@@ -642,10 +641,12 @@ def u_refined_path(model_path: str) -> str:
 
 
 def _score_every_pair(
-    spark: SparkSession, model: ModelConfig, records_by_source: Mapping[str, DataFrame], model_path: str, rule: Sequence[str], purpose: str
-) -> tuple[DataFrame, float, float] | None:
-    """Every pair ``rule`` generates, scored by the saved model without the link guard, as
-    (pairs, scale, record sample rate); None when the rule exceeds ``model.max_comparisons``.
+    spark: SparkSession, model: ModelConfig, records_by_source: Mapping[str, DataFrame], model_path: str, rule: Sequence[str], purpose: str,
+    conditional: bool = False,
+) -> tuple[DataFrame, float, float] | None:  # fmt: skip
+    """Every pair ``rule`` generates, scored by the saved model without the link guard (and
+    without conditional evidence unless ``conditional``), as (pairs, scale, record sample
+    rate); None when the rule exceeds ``model.max_comparisons``.
 
     Above ``model.training.refine_max_pairs`` pairs (crowds of a common value grow as the
     square of their size), a seeded sample of records is scored: it keeps a share rate**2 of
@@ -660,7 +661,11 @@ def _score_every_pair(
         rate = math.sqrt(model.training.refine_max_pairs / counted.comparisons)
         scored_by_source = {name: df.filter(_hash_rank(model.training.seed) < rate) for name, df in records_by_source.items()}
     pairs = predict_pairs(
-        spark, dataclasses.replace(model, blocking_rules=(tuple(rule),), link_guard=None, shared_home=None), scored_by_source, model_path, threshold=0.0
+        spark,
+        dataclasses.replace(model, blocking_rules=(tuple(rule),), link_guard=None, conditional_evidence=model.conditional_evidence if conditional else ()),
+        scored_by_source,
+        model_path,
+        threshold=0.0,
     )
     scale = 1.0
     if rate < 1.0:
@@ -725,66 +730,83 @@ def refine_u_of_exact_levels(
     return settings
 
 
-def shared_home_path(model_path: str) -> str:
-    """Where the name's shares among people sharing a home are recorded (``dependence.estimate``)."""
-    return beside_model(model_path, "shared_home")
+def conditional_u_path(model_path: str) -> str:
+    """Where the comparisons' shares on the given levels are recorded (a list of ``dependence.estimate`` results)."""
+    return beside_model(model_path, "conditional_u")
 
 
-def shared_home_levels(model_path: str, shared: SharedHome) -> list[int] | None:
-    """The gamma values of ``shared.given``'s levels that ``shared.levels`` names, or None
-    (with a message) when the saved model has not got the comparisons or levels."""
-    labels = level_labels(model_path)
-    given = {label: gamma for comparison, gamma, label in labels if comparison == shared.given}
-    found = [given[label] for label in shared.levels if label in given]
-    if not found or not any(c == shared.comparison for c, _, _ in labels):
+# Rounds of re-estimating conditional u with the caps of the round before in force.
+CONDITIONAL_ROUNDS = 3
+
+
+def _given_levels(spec: ConditionalEvidence, settings: dict) -> tuple[list[int], set[str]] | None:
+    """The gammas of ``spec.given``'s levels ``spec.levels`` names and the columns they require
+    equal; None (with a message) when the model lacks the comparisons or the levels are not
+    exact matches on columns."""
+    by_name = {c["output_column_name"]: c for c in settings["comparisons"]}
+    given = [lv for lv in by_name.get(spec.given, {}).get("comparison_levels", []) if not lv.get("is_null_level")]
+    found = [(len(given) - 1 - i, lv) for i, lv in enumerate(given) if lv.get("label_for_charts") in spec.levels]
+    columns = [exact_columns(lv["sql_condition"]) for _, lv in found]
+    if spec.comparison not in by_name or not found or not all(columns):
         log.info(
-            "model.shared_home: the model has no comparison %r or no level %s of %r; a name weighs the same at a shared home",
-            shared.comparison, list(shared.levels), shared.given,
+            "model.conditional_evidence: the model has no comparison %r, or no level %s of %r that is an exact match on columns; skipped",
+            spec.comparison, list(spec.levels), spec.given,
         )  # fmt: skip
         return None
-    return found
+    return [gamma for gamma, _ in found], set.intersection(*columns)
 
 
-def estimate_shared_home(spark: SparkSession, model: ModelConfig, records_by_source: Mapping[str, DataFrame], model_path: str) -> dict | None:
-    """Score every pair sharing a home and estimate the name's shares among the different
-    people there (``dependence.estimate``); None when the model cannot say what a home is."""
-    shared = model.shared_home
-    gammas = shared_home_levels(model_path, shared) if shared is not None else None
-    if not gammas:
-        return None
+def estimate_conditional_evidence(spark: SparkSession, model: ModelConfig, records_by_source: Mapping[str, DataFrame], model_path: str) -> list[dict]:
+    """Estimate each ``model.conditional_evidence`` entry's shares from every pair on its given
+    levels (``dependence.estimate``), in rounds that score the pairs with the previous round's
+    caps in force, and save them at :func:`conditional_u_path`. Pairs sharing given levels are
+    scored once per round for all the entries that name them."""
     settings = fs.read_json(model_path)
     by_name = {c["output_column_name"]: c for c in settings["comparisons"]}
-    given = [lv for lv in by_name[shared.given]["comparison_levels"] if not lv.get("is_null_level")]
-    home = exact_columns(given[len(given) - 1 - max(gammas)]["sql_condition"])
-    if not home or not all(c in df.columns for df in records_by_source.values() for c in home):
-        log.info("model.shared_home: level %r of %r is not an exact match on columns; a name weighs the same at a shared home", shared.levels, shared.given)
-        return None
-    scored = _score_every_pair(spark, model, records_by_source, model_path, sorted(home), "the name among people sharing a home")
-    if scored is None:
-        return None
-    pairs, scale, _ = scored
-    named = [lv for lv in by_name[shared.comparison]["comparison_levels"] if not lv.get("is_null_level")]
-    levels = {len(named) - 1 - i: (lv.get("label_for_charts", str(i)), float(lv["m_probability"]), float(lv["u_probability"])) for i, lv in enumerate(named)}
-    on_home = pairs.filter(F.col(f"gamma_{shared.given}").isin(*gammas))
-    result = dependence.estimate(on_home, shared.comparison, levels, scale)
-    result.update(comparison=shared.comparison, given=shared.given, given_levels=list(shared.levels), given_gammas=gammas, home=sorted(home))
-    if result["active"]:
-        for _, lv in sorted(result["levels"].items(), key=lambda kv: -int(kv[0])):
-            if lv["u_given"] > lv["u"]:
+    groups: dict[tuple[str, tuple[int, ...], tuple[str, ...]], list[ConditionalEvidence]] = {}
+    for spec in model.conditional_evidence:
+        given = _given_levels(spec, settings)
+        if given is not None and all(c in df.columns for df in records_by_source.values() for c in given[1]):
+            groups.setdefault((spec.given, tuple(given[0]), tuple(sorted(given[1]))), []).append(spec)
+    results: list[dict] = []
+    fs.write_json(conditional_u_path(model_path), results)  # the first round scores without caps
+    for _ in range(CONDITIONAL_ROUNDS):
+        before = {(r["comparison"], r["given"], g): lv["u_given"] for r in results for g, lv in r["levels"].items()}
+        results = []
+        for (given, gammas, columns), specs in groups.items():
+            scored = _score_every_pair(spark, model, records_by_source, model_path, columns, f"evidence given {given}", conditional=True)
+            if scored is None:
+                continue
+            pairs, scale, _ = scored
+            on_given = pairs.filter(F.col(f"gamma_{given}").isin(*gammas)).cache()
+            for spec in specs:
+                named = [lv for lv in by_name[spec.comparison]["comparison_levels"] if not lv.get("is_null_level")]
+                levels = {
+                    len(named) - 1 - i: (lv.get("label_for_charts", str(i)), float(lv["m_probability"]), float(lv["u_probability"]))
+                    for i, lv in enumerate(named)
+                }
+                result = dependence.estimate(on_given, spec.comparison, levels, scale)
+                result.update(comparison=spec.comparison, given=given, given_levels=list(spec.levels), given_gammas=list(gammas), columns=list(columns))
+                results.append(result)
+            on_given.unpersist()
+        fs.write_json(conditional_u_path(model_path), results)
+        after = {(r["comparison"], r["given"], g): lv["u_given"] for r in results for g, lv in r["levels"].items()}
+        if before and all(abs(u / before.get(k, u) - 1) < U_REFINE_TOLERANCE for k, u in after.items()):
+            break
+    for r in results:
+        if not r["active"]:
+            log.info(
+                "%s given %s: %.1f expected non-matching pairs on %s (fewer than %d): it weighs as the model says",
+                r["comparison"], r["given"], r["expected_non_matches"], r["given_levels"], dependence.MIN_EXPECTED_NON_MATCHES,
+            )  # fmt: skip
+            continue
+        for lv in sorted(r["levels"].values(), key=lambda lv: -lv["u_given"] / lv["u"]):
+            if dependence.lowers(lv):
                 log.info(
-                    "at a shared home, %s %r is %.3g of different people (%.3g of all): weight at most %.2f",
-                    shared.comparison,
-                    lv["label"],
-                    lv["u_given"],
-                    lv["u"],
-                    lv["max_weight"],
-                )
-    else:
-        log.info(
-            "model.shared_home: %.1f expected non-matching pairs share a home (fewer than %d): a name weighs the same there",
-            result["expected_non_matches"], dependence.MIN_EXPECTED_NON_MATCHES,
-        )  # fmt: skip
-    return result
+                    "%s given %s: %r is %.3g of the different people there (%.3g of all): weight at most %.2f",
+                    r["comparison"], r["given"], lv["label"], lv["u_given"], lv["u"], lv["max_weight"],
+                )  # fmt: skip
+    return results
 
 
 def u_without_matches(settings: dict, floor: float) -> dict:
@@ -877,7 +899,7 @@ def has_term_frequencies(model_path: str) -> bool:
     return all(fs.is_dir(tf_path(model_path, c)) for c in tf_columns(model_path))
 
 
-PAIR_COLUMNS = ("match_weight", "match_probability", "model_match_weight", "model_match_probability", "mw_shared_home", "link_guarded", "match_key")
+PAIR_COLUMNS = ("match_weight", "match_probability", "model_match_weight", "model_match_probability", "link_guarded", "match_key")
 
 
 def _explainable_settings(model_path: str) -> dict:
@@ -933,8 +955,8 @@ def predict_pairs(
         # join condition and again in the projection). Filtering afterwards computes it once
         # (docs/settings.md).
         predictions = with_source_datasets(linker.inference.predict(**overrides.predict).as_spark_dataframe().filter(F.col("match_probability") >= threshold))
-        if model.shared_home is not None:
-            predictions = _with_saved_shared_home(predictions, model.shared_home, model_path)
+        if model.conditional_evidence:
+            predictions = _with_saved_conditional_evidence(predictions, model_path)
         if model.link_guard is not None and f"gamma_{model.link_guard.comparison}" not in predictions.columns:
             log.warning("model.link_guard: the model has no comparison '%s'; no pair is guarded", model.link_guard.comparison)
         elif model.link_guard is not None:
@@ -945,17 +967,12 @@ def predict_pairs(
         return pairs.localCheckpoint(eager=True)
 
 
-def _with_saved_shared_home(predictions: DataFrame, shared: SharedHome, model_path: str) -> DataFrame:
-    """``dependence.with_shared_home`` with the correction saved beside the model, if any."""
-    if not fs.exists(shared_home_path(model_path)):
-        log.warning(
-            "model.shared_home: %s was not found (a model trained before it existed); a name weighs the same at a shared home", shared_home_path(model_path)
-        )
+def _with_saved_conditional_evidence(predictions: DataFrame, model_path: str) -> DataFrame:
+    """``dependence.with_conditional_caps`` with the shares saved beside the model, if any."""
+    if not fs.exists(conditional_u_path(model_path)):
+        log.warning("model.conditional_evidence: %s was not found (a model trained before it existed); no weight is capped", conditional_u_path(model_path))
         return predictions
-    correction = fs.read_json(shared_home_path(model_path))
-    if not correction.get("active"):
-        return predictions
-    return dependence.with_shared_home(predictions, correction["comparison"], correction["given"], correction["given_gammas"], correction)
+    return dependence.with_conditional_caps(predictions, fs.read_json(conditional_u_path(model_path)))
 
 
 # --------------------------------------------------------------------------- link guard
@@ -992,7 +1009,7 @@ def with_link_guard(pairs: DataFrame, guard: LinkGuard, gammas: Sequence[int]) -
     p = F.col("match_probability")
     capped = guarded & (p > guard.max_probability)
     cap_weight = math.log2(guard.max_probability / (1 - guard.max_probability))
-    if "model_match_weight" not in pairs.columns:  # set by an earlier correction (dependence.with_shared_home)
+    if "model_match_weight" not in pairs.columns:  # set by an earlier correction (dependence.with_conditional_caps)
         pairs = pairs.withColumn("model_match_probability", p).withColumn("model_match_weight", F.col("match_weight"))
     return (
         pairs.withColumn("link_guarded", guarded)

@@ -296,7 +296,9 @@ def explain_customer(spark: SparkSession, config: Config, customer_id: str, mode
             current = (r.record_key_l, r.record_key_r)
             verdict = "linked" if r.accepted else "not linked: held back by the link guard" if r.link_guarded else "not linked"
             print(f"  {r.record_key_l} ~ {r.record_key_r}: p={r.match_probability:.4f} weight {r.match_weight:+.2f} ({verdict})")
-        print(f"      {r.comparison:<16} {r.level or '':<60} {r.weight:+.2f}{f' (tf {r.tf_adjustment:+.2f})' if r.tf_adjustment else ''}")
+        tf = f" (tf {r.tf_adjustment:+.2f})" if r.tf_adjustment else ""
+        given = f" ({r.given_change:+.2f}: shared with the other record's home or name)" if r.given_change else ""
+        print(f"      {r.comparison:<16} {r.level or '':<60} {r.weight:+.2f}{tf}{given}")
     print(f"written: {path}")
 
 
