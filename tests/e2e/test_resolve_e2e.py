@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import logging
 import re
+from pathlib import Path
 
 import pytest
 from personal_data import assert_no_personal_data_logged, personal_values
@@ -13,7 +15,7 @@ from pyspark.sql import functions as F
 
 from customer_identity.core.config import ConfigError, load_config
 from customer_identity.resolution.identities import IDENTITY_COLUMNS
-from customer_identity.resolution.matching import SplinkOverrides, count_comparisons, guarded_levels, level_labels, predict_pairs
+from customer_identity.resolution.matching import SplinkOverrides, conditional_u_path, count_comparisons, guarded_levels, level_labels, predict_pairs
 from customer_identity.resolution.stage import scoring_model
 from jobs import assess, explain, resolve, review
 
@@ -153,6 +155,35 @@ def test_link_guard_levels_are_checked_against_the_saved_model(run):
     with pytest.raises(ConfigError) as err:
         guarded_levels(model_path, wrong)
     assert "'surname only'" in str(err.value) and "same first name only" in str(err.value)
+
+
+def test_the_name_at_a_shared_home_is_estimated_from_the_people_there(spark, run):
+    """Oracle: the different people sharing a home, counted from the generator's truth."""
+    root, _, _ = run
+    corrections = json.loads(Path(conditional_u_path(str(root / "output/model/splink_model.json"))).read_text())
+    name_at_home = next(c for c in corrections if (c["comparison"], c["given"]) == ("name", "location"))
+    assert name_at_home["active"] is True and name_at_home["columns"] == ["address_line_1_std", "postcode_std"]
+    records = _delta(spark, root / "output/silver/identity_records").where(F.col("address_line_1_std").isNotNull() & F.col("postcode_std").isNotNull())
+    truth = spark.read.parquet(str(root / "sources/truth/records")).select(
+        F.concat_ws(":", "source_system", "source_record_id").alias("record_key"), "person_id"
+    )
+    homes = records.join(truth, "record_key").select("record_key", "person_id", "surname_std", "first_name_canonical", "address_line_1_std", "postcode_std")
+
+    def side(s):
+        named = ("record_key", "person_id", "surname_std", "first_name_canonical")
+        return homes.select(*[F.col(c).alias(f"{c}_{s}") for c in named], "address_line_1_std", "postcode_std")
+
+    pairs_at_home = side("l").join(side("r"), ["address_line_1_std", "postcode_std"]).where(F.col("record_key_l") < F.col("record_key_r"))
+    different = pairs_at_home.where(F.col("person_id_l") != F.col("person_id_r")).where(F.col("surname_std_l").isNotNull() & F.col("surname_std_r").isNotNull())
+    n = different.count()
+    family = different.where((F.col("surname_std_l") == F.col("surname_std_r")) & (F.col("first_name_canonical_l") != F.col("first_name_canonical_r"))).count()
+    print(name_at_home["expected_non_matches"], n, family)
+    assert abs(name_at_home["expected_non_matches"] / n - 1) < 0.1
+    surname_only = next(lv for lv in name_at_home["levels"].values() if lv["label"] == "same surname only")
+    assert surname_only["u_given"] > 100 * surname_only["u"]  # family: common at home, rare among everyone
+    assert abs(surname_only["u_given"] - family / n) < 0.05  # the level leaves out similar first names, a few of the family
+    scored = _delta(spark, root / "output/silver/match_pairs")
+    assert scored.where(F.col("mw_given_name") < 0).count() > 0
 
 
 def test_too_many_comparisons_refuses_to_run(spark, run, tmp_path, capsys):
