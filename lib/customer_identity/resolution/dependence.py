@@ -75,6 +75,14 @@ def change_column(comparison: str) -> str:
     return f"mw_given_{comparison}"
 
 
+def with_model_scores(pairs: DataFrame) -> DataFrame:
+    """``pairs`` with ``model_match_weight`` and ``model_match_probability``: the model's own
+    scores, kept once before any correction (these caps, the link guard) changes them."""
+    if "model_match_weight" in pairs.columns:
+        return pairs
+    return pairs.withColumn("model_match_weight", F.col("match_weight")).withColumn("model_match_probability", F.col("match_probability"))
+
+
 def with_conditional_caps(pairs: DataFrame, corrections: Sequence[Mapping]) -> DataFrame:
     """Cap each comparison's weight on the pairs its corrections cover (see module doc).
 
@@ -83,8 +91,7 @@ def with_conditional_caps(pairs: DataFrame, corrections: Sequence[Mapping]) -> D
     follow the caps; ``mw_given_<comparison>`` holds each comparison's change, and
     ``model_match_weight`` / ``model_match_probability`` keep the model's own values.
     """
-    if "model_match_weight" not in pairs.columns:
-        pairs = pairs.withColumn("model_match_weight", F.col("match_weight")).withColumn("model_match_probability", F.col("match_probability"))
+    pairs = with_model_scores(pairs)
     caps: dict[str, list] = {}
     for c in corrections:
         levels = {int(g): lv["max_weight"] for g, lv in c["levels"].items() if lowers(lv)}

@@ -739,13 +739,18 @@ def conditional_u_path(model_path: str) -> str:
 CONDITIONAL_ROUNDS = 3
 
 
+def _levels_by_gamma(comparison: Mapping) -> dict[int, dict]:
+    """A saved comparison's non-null levels by gamma (Splink numbers them from the last, 0, up)."""
+    levels = [lv for lv in comparison.get("comparison_levels", []) if not lv.get("is_null_level")]
+    return {len(levels) - 1 - i: lv for i, lv in enumerate(levels)}
+
+
 def _given_levels(spec: ConditionalEvidence, settings: dict) -> tuple[list[int], set[str]] | None:
     """The gammas of ``spec.given``'s levels ``spec.levels`` names and the columns they require
     equal; None (with a message) when the model lacks the comparisons or the levels are not
     exact matches on columns."""
     by_name = {c["output_column_name"]: c for c in settings["comparisons"]}
-    given = [lv for lv in by_name.get(spec.given, {}).get("comparison_levels", []) if not lv.get("is_null_level")]
-    found = [(len(given) - 1 - i, lv) for i, lv in enumerate(given) if lv.get("label_for_charts") in spec.levels]
+    found = [(gamma, lv) for gamma, lv in _levels_by_gamma(by_name.get(spec.given, {})).items() if lv.get("label_for_charts") in spec.levels]
     columns = [exact_columns(lv["sql_condition"]) for _, lv in found]
     if spec.comparison not in by_name or not found or not all(columns):
         log.info(
@@ -768,10 +773,14 @@ def estimate_conditional_evidence(spark: SparkSession, model: ModelConfig, recor
         given = _given_levels(spec, settings)
         if given is not None and all(c in df.columns for df in records_by_source.values() for c in given[1]):
             groups.setdefault((spec.given, tuple(given[0]), tuple(sorted(given[1]))), []).append(spec)
+
+    def shares(results: list[dict]) -> dict:
+        return {(r["comparison"], r["given"], g): lv["u_given"] for r in results for g, lv in r["levels"].items()}
+
     results: list[dict] = []
     fs.write_json(conditional_u_path(model_path), results)  # the first round scores without caps
     for _ in range(CONDITIONAL_ROUNDS):
-        before = {(r["comparison"], r["given"], g): lv["u_given"] for r in results for g, lv in r["levels"].items()}
+        before = shares(results)
         results = []
         for (given, gammas, columns), specs in groups.items():
             scored = _score_every_pair(spark, model, records_by_source, model_path, columns, f"evidence given {given}", conditional=True)
@@ -780,18 +789,16 @@ def estimate_conditional_evidence(spark: SparkSession, model: ModelConfig, recor
             pairs, scale, _ = scored
             on_given = pairs.filter(F.col(f"gamma_{given}").isin(*gammas)).cache()
             for spec in specs:
-                named = [lv for lv in by_name[spec.comparison]["comparison_levels"] if not lv.get("is_null_level")]
                 levels = {
-                    len(named) - 1 - i: (lv.get("label_for_charts", str(i)), float(lv["m_probability"]), float(lv["u_probability"]))
-                    for i, lv in enumerate(named)
+                    gamma: (lv.get("label_for_charts", str(gamma)), float(lv["m_probability"]), float(lv["u_probability"]))
+                    for gamma, lv in _levels_by_gamma(by_name[spec.comparison]).items()
                 }
                 result = dependence.estimate(on_given, spec.comparison, levels, scale)
                 result.update(comparison=spec.comparison, given=given, given_levels=list(spec.levels), given_gammas=list(gammas), columns=list(columns))
                 results.append(result)
             on_given.unpersist()
         fs.write_json(conditional_u_path(model_path), results)
-        after = {(r["comparison"], r["given"], g): lv["u_given"] for r in results for g, lv in r["levels"].items()}
-        if before and all(abs(u / before.get(k, u) - 1) < U_REFINE_TOLERANCE for k, u in after.items()):
+        if before and all(abs(u / before.get(k, u) - 1) < U_REFINE_TOLERANCE for k, u in shares(results).items()):
             break
     for r in results:
         if not r["active"]:
@@ -1009,8 +1016,7 @@ def with_link_guard(pairs: DataFrame, guard: LinkGuard, gammas: Sequence[int]) -
     p = F.col("match_probability")
     capped = guarded & (p > guard.max_probability)
     cap_weight = math.log2(guard.max_probability / (1 - guard.max_probability))
-    if "model_match_weight" not in pairs.columns:  # set by an earlier correction (dependence.with_conditional_caps)
-        pairs = pairs.withColumn("model_match_probability", p).withColumn("model_match_weight", F.col("match_weight"))
+    pairs = dependence.with_model_scores(pairs)
     return (
         pairs.withColumn("link_guarded", guarded)
         .withColumn("match_weight", F.when(capped, F.lit(cap_weight)).otherwise(F.col("match_weight")))

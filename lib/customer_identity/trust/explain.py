@@ -5,6 +5,8 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from customer_identity.resolution.dependence import change_column
+
 
 def customer_evidence(customer_id: str, crosswalk: DataFrame, pairs: DataFrame, levels: DataFrame, threshold: float) -> DataFrame:
     """Every scored pair inside one customer, one row per comparison: level, weight, accepted.
@@ -22,7 +24,7 @@ def customer_evidence(customer_id: str, crosswalk: DataFrame, pairs: DataFrame, 
     long = None
     for c in comparisons:
         tf = F.col(f"mw_tf_adj_{c}") if f"mw_tf_adj_{c}" in pairs.columns else F.lit(0.0)
-        given = F.coalesce(F.col(f"mw_given_{c}"), F.lit(0.0)) if f"mw_given_{c}" in pairs.columns else F.lit(0.0)
+        given = F.coalesce(F.col(change_column(c)), F.lit(0.0)) if change_column(c) in pairs.columns else F.lit(0.0)
         part = inside.select(
             "record_key_l", "record_key_r", "match_weight", "match_probability", guarded.alias("link_guarded"),
             F.lit(c).alias("comparison"), F.col(f"gamma_{c}").cast("int").alias("gamma"),
