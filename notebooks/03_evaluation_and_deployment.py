@@ -55,9 +55,13 @@ if catalog.exists(spark, "gold.evaluation"):
     ev = catalog.read(spark, "gold.evaluation").orderBy(F.desc("evaluated_at")).first()
     count_met, f1_met = abs(ev.count_error_pct) <= 0.5, ev.pairwise_f1 >= 0.99
     print(f"count error {ev.count_error_pct:+.2f}%: objective (within 0.5%) {'met' if count_met else 'missed'}")
-    print(f"pairwise precision {ev.pairwise_precision:.4f} recall {ev.pairwise_recall:.4f} F1 {ev.pairwise_f1:.4f}: objective (F1 >= 0.99) {'met' if f1_met else 'missed'}")
+    print(
+        f"pairwise precision {ev.pairwise_precision:.4f} recall {ev.pairwise_recall:.4f} F1 {ev.pairwise_f1:.4f}: objective (F1 >= 0.99) {'met' if f1_met else 'missed'}"
+    )
     if not count_met:
-        print("the headline estimate of distinct people (gold.count_interval above) is the number to quote; the golden table's count is what the error above measures")
+        print(
+            "the headline estimate of distinct people (gold.count_interval above) is the number to quote; the golden table's count is what the error above measures"
+        )
     print(f"look-alike pairs merged {ev.hard_negatives_merged_pct:.2f}%")
 else:
     print("no ground truth for these sources: accuracy comes from reviewers' labels (jobs.review)")
