@@ -14,7 +14,7 @@ setup(
     python_requires=">=3.10",
     package_dir={"": "lib", "jobs": "jobs"},
     packages=[*find_packages("lib"), "jobs"],
-    package_data={"customer_identity": ["data/*.csv"]},
+    package_data={"customer_identity": ["data/*.csv", "report/templates/*.j2"]},
     # the configuration travels with the wheel; customer_identity.config finds it there
     data_files=[("share/ebuy-customer-identity/conf", sorted(str(p) for p in Path("conf").glob("*.yaml")))],
     entry_points={"console_scripts": [f"ebuy-{name.replace('_', '-')}=jobs.{name}:main" for name in JOBS]},
@@ -30,6 +30,9 @@ setup(
         "pandas>=2.0",
         "pyarrow>=15",  # ingestion parses export files on the executors (mapInArrow)
         "pydantic>=2.7",  # the configuration's models
+        "jinja2>=3.1",  # the report's and trust pages' templates
+        "altair==6.3.0",  # their charts (Vega-Lite)
+        "vl-convert-python==1.9.0.post1",  # the Vega libraries for the Vega-Lite version Altair writes, inlined so pages open offline
     ],
     extras_require={
         "dev": ["pytest>=8", "chispa==0.12.0", "networkx>=3.2", "ruff>=0.6", "jupytext>=1.16", "nbclient>=0.10", "ipykernel>=6.29",

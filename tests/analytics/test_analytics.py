@@ -6,6 +6,7 @@ import datetime as dt
 import itertools
 import json
 import random
+import re
 
 import pytest
 from chispa import assert_df_equality
@@ -13,11 +14,12 @@ from pyspark.sql import functions as F
 
 from customer_identity.analytics.baskets import association_rules, session_baskets
 from customer_identity.analytics.drivers import DRIVER_FEATURES, fit_drivers, repeat_purchase_examples
-from customer_identity.analytics.features import customer_features, price_band, top_category, with_rfm
-from customer_identity.analytics.segments import describe_segments, fit_segments
+from customer_identity.analytics.features import RFM_ORDER, customer_features, price_band, rfm_rules, top_category, with_rfm
+from customer_identity.analytics.segments import describe_segments, fit_segments, naming_rules
 from customer_identity.core.config import load_config
 from customer_identity.core.masking import mask_name, mask_postcode, masked_personal_columns
-from customer_identity.report.page import ReportData, headline_answers, render_report
+from customer_identity.report import charts
+from customer_identity.report.page import ReportData, driver_direction, headline_answers, render_report
 
 T = dt.datetime
 TX_SCHEMA = "customer_id string, session_id string, event_time timestamp, category_code string, brand string, price double, attribution string"
@@ -118,6 +120,29 @@ def test_rfm_scores_are_monotone_and_ties_share_a_score(spark):
     assert {r.r_score for r in buyers} == {1, 2, 3, 4, 5}
     none = next(r for r in scored if not r.is_buyer)
     assert (none.r_score, none.f_score, none.m_score, none.rfm_segment) == (None, None, None, "no purchase")
+
+
+def test_rfm_groups_follow_the_rules_the_report_prints(spark):
+    """Recency is sliced on the data's own period; the printed rule's days and order counts decide every buyer's group."""
+    rows = [(f"c{i}", True, i % 7 + 1, float(100 * (i % 7 + 1)), float(30 - i % 30), 30.0) for i in range(200)]
+    rows.append(("none", False, 0, 0.0, None, None))
+    df = spark.createDataFrame(rows, "customer_id string, is_buyer boolean, orders long, spend double, recency_days double, tenure_days double")
+    rules = rfm_rules(df, 5)
+    found = re.search(
+        r"\((\d+) days, in 5 slices.*latest (\d+) days, not recent .*latest (\d+); frequent means (\d+) orders or more.*few orders means (\d+) or fewer", rules
+    )
+    assert found, rules
+    span, recent, quiet, frequent, few = map(int, found.groups())
+    assert (span, recent, quiet) == (30, 12, 18)
+    for r in with_rfm(df, 5).filter("is_buyer").collect():
+        is_recent, is_quiet = r.recency_days < recent, r.recency_days >= quiet
+        if is_recent and r.orders >= frequent:
+            assert r.rfm_segment == "recent, frequent", r
+        if is_quiet and r.orders <= few:
+            assert r.rfm_segment == "few orders, not recent", r
+        if not is_recent and not is_quiet and frequent > r.orders > few:
+            assert r.rfm_segment == "in between", r
+    assert {r.rfm_segment for r in with_rfm(df, 5).collect()} <= set(RFM_ORDER)
 
 
 def test_association_rules_match_brute_force(spark):
@@ -226,10 +251,11 @@ def _report_data(**changes) -> ReportData:
         records_by_source={"platform": 700, "crm": 300, "guest": 500}, by_source_combination={"platform": 600, "guest": 400},
         interval={"estimate": 990, "golden_count": 1000, "lower": 980, "upper": 1030, "level": 0.95, "method": "model probabilities", "draws": 50},
         buyers=900, spend=123456.0, orders=1400,
-        segments=[{"segment": 0, "name": "high-value repeat buyers, recent", "description": "d0", "customers": 300, "customer_share": 1 / 3, "spend_share": 0.7},
-                  {"segment": 1, "name": "low-value one-off buyers, lapsing", "description": "d1", "customers": 600, "customer_share": 2 / 3, "spend_share": 0.3}],
+        segments=[{"segment": 0, "name": "high spend, mostly repeat buyers, bought recently", "description": "d0", "customers": 300, "customer_share": 1 / 3, "spend_share": 0.7},
+                  {"segment": 1, "name": "low spend, mostly one order, not lately", "description": "d1", "customers": 600, "customer_share": 2 / 3, "spend_share": 0.3}],
         segment_k=2, silhouettes={2: 0.5, 3: 0.4}, segment_criterion="highest silhouette", rfm_counts=[{"rfm_segment": "new", "customers": 900}],
-        category_mix=[{"segment": "all", "category": "electronics", "spend_share": 0.61}, {"segment": "all", "category": "kids", "spend_share": 0.39}],
+        category_mix=[{"segment": "all", "category": "electronics", "spend_share": 0.61}, {"segment": "all", "category": "kids", "spend_share": 0.39},
+                      {"segment": "0", "category": "kids", "spend_share": 1.0}],
         brand_mix=[{"segment": "all", "brand": "apple", "items": 10, "spend": 100.0, "spend_share": 1.0}],
         rules=[{"antecedent": ["a"], "consequent": ["b"], "support": 0.01, "confidence": 0.2, "lift": 1.04}], orders_with_two_categories=0.25,
         drivers={"outcome": "another order", "window_days": 14, "examples": 800, "positive_rate": 0.4, "train_rows": 600, "test_rows": 200, "test_auc": 0.66,
@@ -255,7 +281,7 @@ def test_headline_answers_are_computed_from_the_figures():
     )
     assert "1,500, +50% off" in how_many
     assert "900 of them bought in the period (90%)" in answers["Who are our customers?"]
-    assert "high-value repeat buyers, recent, is 33% of buyers and brings 70% of spend" in answers["Who are our customers?"]
+    assert "high spend, mostly repeat buyers, bought recently, is 33% of buyers and brings 70% of spend" in answers["Who are our customers?"]
     assert "electronics 61%, kids 39%" in answers["What do they buy?"] and "lift 1.04" in answers["What do they buy?"]
     assert "no more often than chance" in answers["What do they buy?"]
     assert "40% ordered again" in answers["What drives their purchasing?"] and "AUC 0.66" in answers["What drives their purchasing?"]
@@ -275,30 +301,80 @@ def test_headline_answers_are_computed_from_the_figures():
 
 def _report_specs(page: str) -> list:
     start = page.index("var SPECS = ") + len("var SPECS = ")
-    return json.loads(page[start : page.index(";\nSPECS.forEach")].replace("<\\/", "</"))
+    return json.loads(page[start : page.index(";\nSPECS.forEach")])
+
+
+def _chart_rows(spec: dict) -> list[dict]:
+    """Every data row a chart draws: inline in it or its layers, or in the top-level datasets Altair may gather them into."""
+    rows = [*spec.get("data", {}).get("values", []), *(row for values in spec.get("datasets", {}).values() for row in values)]
+    return rows + [row for layer in spec.get("layer", []) for row in _chart_rows(layer)]
 
 
 def test_report_is_self_contained_and_escapes_text():
-    page = render_report(_report_data(extra_notes=["<script>alert(1)</script>"]))
-    # count, overlap, segments, RFM, categories, brands, rules, drivers, data quality; no sweep without one
-    assert page.count('class="chart"') == 9
-    assert page.count('class="chart"') == len(_report_specs(page))
+    trend = [{"period": dt.date(2026, 10, day), "orders": 10, "revenue": 100.0 * day, "new_buyers": 5, "returning_buyers": day % 3} for day in range(1, 31)]
+    districts = [{"district": f"SW{i}", "customers": 30 - i, "spend": 1000.0 * i} for i in range(1, 30)]
+    rules = [{"antecedent": ["a"], "consequent": ["b"], "support": 0.01, "confidence": 0.2, "lift": 1.04},
+             {"antecedent": ["c"], "consequent": ["d"], "support": 0.02, "confidence": 0.5, "lift": 1.6}]  # fmt: skip
+    page = render_report(_report_data(extra_notes=["<script>alert(1)</script>"], trend=trend, districts=districts, rules=rules,
+                                      period=(dt.date(2026, 10, 1), dt.date(2026, 10, 30)), links=[("The count", "../trust/count_interval.html")]))  # fmt: skip
+    # count, overlap, orders and buyers over time, segments, RFM, districts, categories, brands, the one notable rule, drivers, data quality
+    assert page.count('class="chart"') == 12
+    specs = _report_specs(page)
+    assert page.count('class="chart"') == len(specs)
     assert 'src="http' not in page and "cdn.jsdelivr" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "Personal data is masked" in page
     assert "J*** S***" in page
+    assert "Purchases from 01 Oct 2026 to 30 Oct 2026 (30 days)" in page and "$88.18" in page  # the period and the average order value
+    assert '<a href="../trust/count_interval.html">The count</a>' in page
+    shown = {r["district"] for spec in specs for r in _chart_rows(spec) if "district" in r}
+    assert shown == {f"SW{i}" for i in range(1, 16)}  # the 15 largest; SW25-SW29 have fewer than 5 customers and would not show anyway
+    rule_rows = [r for spec in specs for r in _chart_rows(spec) if "rule" in r]
+    assert [r["rule"] for r in rule_rows] == ["c -> d"]  # lift 1.04 is no association: not charted
+    quiet = render_report(_report_data())
+    assert "about as often as chance would give, so there is no pairing to act on yet" in quiet and quiet.count('class="chart"') == 8
     audited = render_report(_report_data(audit={"estimate": 993.4, "lower": 985.2, "upper": 1001.6, "audited_records": 300, "golden_error": 6.6}))
     assert "Count audit: 300 records" in audited and "customer table is off by +7" in audited
-    count_chart = _report_specs(audited)[0]
-    assert [r["count"] for r in count_chart["data"]["values"]][-3:] == ["distinct people (estimate)", "distinct people (audit)", "customer table"]
+    count_rows = _chart_rows(_report_specs(audited)[0])
+    assert [r["count"] for r in count_rows][-3:] == ["distinct people (model estimate)", "distinct people (audit)", "customer table"]
+    assert count_rows[-3]["label"] == "990 (95%: 980 to 1,030)"
+
+
+def test_chart_colours_never_repeat_within_a_chart():
+    rows = [{"segment": s, "brand": f"brand{b}", "spend_share": 1 / (b + 1)} for s in ("all", "0") for b in range(30)]
+    folded = charts.fold_to_top(rows, "brand", "spend_share")
+    assert len({r["brand"] for r in folded}) == charts.MAX_COLOURS and "other" in {r["brand"] for r in folded}
+    spec = charts.mix_spec(folded, "brand", "brand", ["all", "0"])
+    assert spec["encoding"]["color"]["scale"]["scheme"] == "tableau20"
+    with pytest.raises(ValueError, match="22 colours in one chart"):  # 21 brands and "other"
+        charts.mix_spec(charts.fold_to_top(rows, "brand", "spend_share", keep=21), "brand", "brand", ["all", "0"])
+
+
+def test_a_driver_has_a_direction_only_when_the_rates_differ_beyond_chance():
+    flat = {"rate_high": 0.51, "rate_low": 0.50, "n_high": 400, "n_low": 400, "high_means": "when yes", "low_means": "when no"}
+    assert driver_direction(flat, 800)[0] == "no clear direction"
+    assert driver_direction({**flat, "rate_low": 0.40}, 800)[0] == "more likely to buy again"
+    assert driver_direction({**flat, "rate_high": 0.30, "rate_low": 0.40}, 800)[0] == "less likely to buy again"
+    assert driver_direction({**flat, "rate_low": 0.40, "n_high": 20, "n_low": 20}, 40)[0] == "no clear direction"  # 51% vs 40% of 20 each: chance
 
 
 def test_segment_names_compare_each_segment_with_all_buyers():
-    def profile(segment, customers, spend, orders, recency, guest):
-        return {"segment": segment, "customers": customers, "spend": spend, "avg_orders": orders, "median_recency_days": recency,
-                "guest_order_share": guest, "customer_share": customers / 200, "spend_share": spend / 120_000, "items_per_order": 1.5,
-                "avg_order_value": spend / customers / orders, "top_category": "electronics", "account_share": 0.5, "crm_share": 0.2}  # fmt: skip
+    def profile(segment, customers, spend, orders, repeat, recency, guest, category="electronics"):
+        return {"segment": segment, "customers": customers, "spend": spend, "avg_orders": orders, "repeat_share": repeat, "median_recency_days": recency,
+                "guest_order_share": guest, "customer_share": customers / 300, "spend_share": spend / 130_000, "items_per_order": 1.5,
+                "avg_order_value": spend / customers / orders, "top_category": category, "account_share": 0.8, "crm_share": 0.2}  # fmt: skip
 
-    named = describe_segments([profile(0, 100, 100_000, 3.0, 2.0, 0.2), profile(1, 100, 20_000, 1.0, 12.0, 0.9)])
-    assert [d["name"] for d in named] == ["high-value repeat buyers, recent", "low-value one-off buyers, lapsing"]
-    assert named[0]["description"].startswith("100 customers (50% of buyers) bringing 83% of spend; 3.0 orders each")
-    assert "mostly guest checkouts (90% of orders as a guest)" in named[1]["description"]
+    profiles = [
+        profile(0, 100, 100_000, 3.0, 0.9, 2.0, 0.2),
+        profile(1, 100, 20_000, 1.6, 0.3, 25.0, 0.9),
+        profile(2, 100, 10_000, 1.2, 0.1, 26.0, 0.1, "kids"),
+    ]
+    named = describe_segments(profiles, span_days=30.0)
+    assert [d["name"] for d in named] == [
+        "high spend, mostly repeat buyers, bought recently",
+        "low spend, mostly one order, not lately, mostly electronics",  # 1.6 orders each, but only 30% ordered twice
+        "low spend, mostly one order, not lately, mostly kids",
+    ]
+    assert named[0]["description"].startswith("100 customers (33% of buyers) bringing 77% of spend; $1,000 per customer against $433 for all buyers")
+    assert "30% ordered more than once" in named[1]["description"] and "90% of their orders placed as a guest, 80% hold an account" in named[1]["description"]
+    rules = naming_rules(profiles, 30.0)
+    assert "spend per buyer across all segments ($433)" in rules and "(10 days)" in rules and "(20 days)" in rules

@@ -12,10 +12,20 @@ from pyspark.sql import functions as F
 
 from customer_identity.core.config import ClusteringConfig, load_config
 from customer_identity.core.io import read_delta, write_delta
+from customer_identity.core.masking import masked_personal_columns
+from customer_identity.report.page import review_page
 from customer_identity.resolution.stage import ResolvePaths
 from customer_identity.trust.count import CalibrationBin, calibrated_rates, count_interval, sampled_counts
 from customer_identity.trust.evaluation import error_analysis
-from customer_identity.trust.review import ReviewFileError, apply_labels, merge_labels, review_queue, validate_decisions
+from customer_identity.trust.review import (
+    ReviewFileError,
+    apply_labels,
+    merge_labels,
+    review_cards,
+    review_queue,
+    validate_decisions,
+    with_differences,
+)
 from customer_identity.trust.stage import answered_from_truth
 from customer_identity.trust.sweep import best_threshold, threshold_sweep
 from jobs import review as review_job
@@ -254,3 +264,42 @@ def test_review_queue_holds_near_misses_weak_links_and_a_calibration_sample(spar
     assert ("q:2", "q:3") not in got or got[("q:2", "q:3")] == "calibration sample"
     assert got[("q:4", "q:5")] == "calibration sample" and got[("q:8", "q:9")] == "calibration sample"
     assert all(r.decision is None for r in queue.collect())
+
+
+def test_review_page_is_masked_unless_asked_and_marks_what_differs(spark):
+    """Both records side by side, differences from the unmasked values (a null differs from a value), the
+    evidence adding up to the pair's weight, and no personal value on the page unless the reviewer asks."""
+    cols = ("record_key_l string, record_key_r string, source_dataset_l string, source_dataset_r string, match_probability double, "
+            "match_weight double, model_match_weight double, full_name_std_l string, full_name_std_r string, email_std_l string, email_std_r string, "
+            "postcode_std_l string, postcode_std_r string, gamma_name int, mw_name double, mw_tf_adj_name double, mw_given_name double, "
+            "gamma_email_std int, mw_email_std double, reason string, decision string")  # fmt: skip
+    rows = [("platform:1", "crm:7", "platform", "crm", 0.9, 3.0, 4.0, "margaret oyelaran", "margaret oyelaran", "m.oyelaran@example.com", None,
+             "SW1A 1AA", "SW1A 2BB", 3, 9.0, 1.5, -1.0, 0, 0.0, "near threshold", None),
+            ("guest:3", "crm:9", "guest", "crm", 0.2, -2.0, -2.0, "tomasz wierzbicki", "tom wierzbicki", None, None, None, None, 1, 2.0, None, None, 0, -1.0,
+             "calibration sample", "match")]  # fmt: skip
+    pairs = spark.createDataFrame(rows, cols)
+    fields = ["full_name_std", "email_std", "postcode_std"]
+    levels = {("name", 3): "Exact match on full name", ("email_std", 0): "All other comparisons"}
+
+    def page(masked: bool) -> tuple[list[dict], str]:
+        shown = with_differences(pairs, fields)
+        shown = masked_personal_columns(shown) if masked else shown
+        cards = review_cards([r.asDict() for r in shown.orderBy("record_key_l").collect()], fields, levels, threshold=0.5)
+        return cards, review_page("Review queue", cards, ["intro"], masked, "review_decisions.csv")
+
+    cards, html = page(masked=True)
+    values = ["margaret oyelaran", "m.oyelaran@example.com", "sw1a 1aa", "sw1a 2bb", "tomasz wierzbicki", "wierzbicki"]
+    assert not [v for v in values if v in html.lower()]
+    _, unmasked = page(masked=False)
+    assert all(v in unmasked.lower() for v in values)  # the same page unmasked shows them: the check above can fail
+    first = next(c for c in cards if c["record_key_l"] == "platform:1")
+    assert {f["label"]: f["differs"] for f in first["fields"]} == {"name": False, "e-mail": True, "postcode": True}
+    assert [(e["comparison"], e["level"], e["weight"]) for e in first["evidence"]] == [
+        ("email std", "All other comparisons", 0.0),
+        ("name", "Exact match on full name", 9.5),
+    ]
+    assert first["prior"] == pytest.approx(4.0 - 10.5) and first["accepted"] is True
+    second = next(c for c in cards if c["record_key_l"] == "guest:3")
+    assert {f["label"]: f["differs"] for f in second["fields"]} == {"name": True, "e-mail": False, "postcode": False}  # null against null: nothing to compare
+    assert second["decision"] == "match" and 'value="match" checked' in html
+    assert html.count('<section class="pair"') == 2 and 'data-l="platform:1" data-r="crm:7"' in html

@@ -76,7 +76,7 @@ class DriverModel:
     train_rows: int
     test_rows: int
     test_auc: float
-    importances: list[dict]  # feature, label, importance, rate_high, rate_low (sorted by importance)
+    importances: list[dict]  # feature, label, importance, rate_high, rate_low, n_high, n_low (sorted by importance)
 
     def reading(self) -> list[str]:
         """Plain-language sentences about the strongest drivers, with their observed direction."""
@@ -92,8 +92,8 @@ class DriverModel:
 
 
 def _directions(examples: DataFrame, features: list[str]) -> dict[str, dict]:
-    """Observed repeat rate for high versus low values of each numeric input (binary: 1 versus 0),
-    in two passes over the examples whatever the number of inputs."""
+    """Observed repeat rate (and number of examples) for high versus low values of each numeric
+    input (binary: 1 versus 0), in two passes over the examples whatever the number of inputs."""
     stats = examples.agg(
         *[F.min(f).alias(f"{f}__lo") for f in features],
         *[F.max(f).alias(f"{f}__hi") for f in features],
@@ -107,11 +107,14 @@ def _directions(examples: DataFrame, features: list[str]) -> dict[str, dict]:
     rates = examples.agg(
         *[F.avg(F.when(F.col(f) > cuts[f], F.col("repeat"))).alias(f"{f}__high") for f in features],
         *[F.avg(F.when(F.col(f) <= cuts[f], F.col("repeat"))).alias(f"{f}__low") for f in features],
+        *[F.count(F.when(F.col(f) > cuts[f], F.col("repeat"))).alias(f"{f}__n_high") for f in features],
+        *[F.count(F.when(F.col(f) <= cuts[f], F.col("repeat"))).alias(f"{f}__n_low") for f in features],
     ).first()
     out = {}
     for f in features:
         means = ("when yes", "when no") if binary[f] else (f"above the median ({cuts[f]:g})", "at or below it")
-        out[f] = {"rate_high": rates[f"{f}__high"], "rate_low": rates[f"{f}__low"], "high_means": means[0], "low_means": means[1]}
+        out[f] = {"rate_high": rates[f"{f}__high"], "rate_low": rates[f"{f}__low"], "n_high": rates[f"{f}__n_high"], "n_low": rates[f"{f}__n_low"],
+                  "high_means": means[0], "low_means": means[1]}  # fmt: skip
     return out
 
 
@@ -137,7 +140,7 @@ def fit_drivers(examples: DataFrame, test_fraction: float, seed: int) -> DriverM
     forest = model.stages[-1]
     numeric = [f for f in inputs if f != "first_category_index"]
     directions = _directions(examples, numeric)
-    no_direction = {"rate_high": None, "rate_low": None, "high_means": "", "low_means": ""}  # a category has no high and low
+    no_direction = {"rate_high": None, "rate_low": None, "n_high": None, "n_low": None, "high_means": "", "low_means": ""}  # a category has no high and low
     importances = []
     for name, weight in zip(inputs, forest.featureImportances.toArray(), strict=True):
         importances.append({"feature": name, "label": DRIVER_FEATURES[name], "importance": float(weight), **directions.get(name, no_direction)})

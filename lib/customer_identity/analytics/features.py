@@ -120,37 +120,67 @@ def _score(value: Column, cuts: Column, bins: int, higher_is_better: bool) -> Co
     return F.when(value.isNotNull(), F.least(F.lit(bins), above + 1))
 
 
+RFM_ORDER = ("recent, frequent", "frequent, not recent", "frequent", "recent, few orders", "few orders, not recent", "in between", "no purchase")
+
+
 def rfm_segment(r: Column, f: Column) -> Column:
-    """The usual RFM grid read on recency and frequency scores (5 = best)."""
+    """The usual RFM grid read on recency and frequency scores (5 = best), named by what the
+    scores mean rather than by a year's worth of habits ("hibernating" in a one-month shop)."""
     return (
         F.when(r.isNull(), "no purchase")
-        .when((r >= 4) & (f >= 4), "champions")
-        .when((r <= 2) & (f >= 3), "at risk")
-        .when(f >= 4, "loyal")
-        .when((r >= 4) & (f <= 2), "new")
-        .when((r <= 2) & (f <= 2), "hibernating")
-        .otherwise("needs attention")
+        .when((r >= 4) & (f >= 4), "recent, frequent")
+        .when((r <= 2) & (f >= 3), "frequent, not recent")
+        .when(f >= 4, "frequent")
+        .when((r >= 4) & (f <= 2), "recent, few orders")
+        .when((r <= 2) & (f <= 2), "few orders, not recent")
+        .otherwise("in between")
     )
 
 
 def with_rfm(features: DataFrame, bins: int) -> DataFrame:
-    """Adds ``r_score``, ``f_score``, ``m_score`` (quantiles over buyers) and ``rfm_segment``.
+    """Adds ``r_score``, ``f_score``, ``m_score`` and ``rfm_segment``.
 
-    Quantile cut points are computed once over all buyers (``percentile_approx``), so the scores
-    need no global sort; tied values always share a score.
+    Recency is scored on the data's own span (the longest tenure among buyers, or the oldest
+    last purchase): ``bins`` equal slices of it, the latest slice scoring ``bins``, so a score
+    means the same share of the period whatever its length. Frequency and spend are scored
+    on quantile cut points computed once over all buyers (``percentile_approx``), so the
+    scores need no global sort; tied values always share a score.
     """
     probs = [i / bins for i in range(1, bins)]
+    span = F.col("tenure_days") if "tenure_days" in features.columns else F.col("recency_days")
     cuts = features.filter("is_buyer").agg(
-        F.percentile_approx("recency_days", probs, 10000).alias("_r_cuts"),
+        F.greatest(F.max(span), F.max("recency_days"), F.lit(1e-9)).alias("_span"),
         F.percentile_approx("orders", probs, 10000).alias("_f_cuts"),
         F.percentile_approx("spend", probs, 10000).alias("_m_cuts"),
     )
     buyer = F.col("is_buyer")
+    slice_of_span = F.floor(F.col("recency_days") / F.col("_span") * bins)
     scored = (
         features.crossJoin(F.broadcast(cuts))
-        .withColumn("r_score", F.when(buyer, _score(F.col("recency_days"), F.col("_r_cuts"), bins, higher_is_better=False)))
+        .withColumn("r_score", F.when(buyer & F.col("recency_days").isNotNull(), F.greatest(F.lit(1), F.lit(bins) - slice_of_span).cast("int")))
         .withColumn("f_score", F.when(buyer, _score(F.col("orders").cast("double"), F.col("_f_cuts").cast("array<double>"), bins, True)))
         .withColumn("m_score", F.when(buyer, _score(F.col("spend"), F.col("_m_cuts"), bins, True)))
-        .drop("_r_cuts", "_f_cuts", "_m_cuts")
+        .drop("_span", "_f_cuts", "_m_cuts")
     )
     return scored.withColumn("rfm_segment", rfm_segment(F.col("r_score"), F.col("f_score")))
+
+
+def rfm_rules(features: DataFrame, bins: int) -> str:
+    """The RFM groups' rules in words and days, from the same cut points as :func:`with_rfm`."""
+    probs = [i / bins for i in range(1, bins)]
+    span = F.col("tenure_days") if "tenure_days" in features.columns else F.col("recency_days")
+    row = (
+        features.filter("is_buyer")
+        .agg(F.greatest(F.max(span), F.max("recency_days"), F.lit(1e-9)).alias("span"), F.percentile_approx("orders", probs, 10000).alias("f_cuts"))
+        .first()
+    )
+    if row is None or row.f_cuts is None:
+        return "No purchases to score."
+    slice_days = row.span / bins
+    frequent = int(row.f_cuts[bins - 3]) + 1  # f_score >= 4 <=> orders above the (bins-3)th cut (0-based)
+    few = int(row.f_cuts[1])  # f_score <= 2 <=> orders at or below the second cut
+    return (
+        f"Scored on the data's own period ({row.span:.0f} days, in {bins} slices of {slice_days:.0f} days): recent means the last purchase fell in "
+        f"the latest {2 * slice_days:.0f} days, not recent that it did not fall in the latest {3 * slice_days:.0f}; frequent means "
+        f"{frequent} orders or more (the top of the buyers by orders), few orders means {few} or fewer."
+    )

@@ -3,7 +3,6 @@ and named from its own figures."""
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +71,7 @@ def segment_profiles(segmented: DataFrame, transactions: DataFrame) -> DataFrame
         F.count(F.lit(1)).alias("customers"),
         F.sum("spend").alias("spend"),
         F.avg("orders").alias("avg_orders"),
+        F.avg((F.col("orders") >= 2).cast("double")).alias("repeat_share"),
         (F.sum("spend") / F.sum("orders")).alias("avg_order_value"),
         (F.sum("items") / F.sum("orders")).alias("items_per_order"),
         F.percentile_approx("recency_days", 0.5).alias("median_recency_days"),
@@ -96,30 +96,56 @@ def segment_profiles(segmented: DataFrame, transactions: DataFrame) -> DataFrame
     )
 
 
-def describe_segments(profiles: list[dict]) -> list[dict]:
+HIGH_SPEND, LOW_SPEND = 1.5, 0.67  # spend per customer against all buyers
+REPEAT_MAJORITY = 0.5  # share of a segment's buyers with two or more orders
+
+
+def naming_rules(profiles: list[dict], span_days: float) -> str:
+    """How :func:`describe_segments` names segments, with the figures the rules compare against."""
+    n = sum(p["customers"] for p in profiles)
+    per_customer = sum(p["spend"] for p in profiles) / n if n else 0.0
+    return (
+        f"spend is high at {HIGH_SPEND}x or more the spend per buyer across all segments (${per_customer:,.0f}) and low at {LOW_SPEND}x or less; "
+        f"'mostly repeat buyers' when {REPEAT_MAJORITY:.0%} or more of the segment ordered more than once; 'bought recently' when the segment's "
+        f"median time since its last purchase is under a third of the period ({span_days / 3:.0f} days), 'not lately' when over two thirds "
+        f"({2 * span_days / 3:.0f} days). Where two segments would share a name, their main category is added."
+    )
+
+
+def describe_segments(profiles: list[dict], span_days: float) -> list[dict]:
     """A short name and a plain-words description for each segment profile (rows as dicts).
 
-    Names compare each segment with the buyers as a whole: spend per customer, orders per
-    customer, recency and the channel its purchases came through.
+    Names compare each segment with the buyers as a whole and with the data's own period
+    (``span_days``), by the rules :func:`naming_rules` states: spend per customer, the share
+    who ordered more than once, and how long ago the segment last bought. Every figure a name
+    rests on is in its description.
     """
     n = sum(p["customers"] for p in profiles)
     spend_per_customer = sum(p["spend"] for p in profiles) / n
-    orders_per_customer = sum(p["avg_orders"] * p["customers"] for p in profiles) / n
-    recency = statistics.median(p["median_recency_days"] for p in profiles)
     out = []
     for p in sorted(profiles, key=lambda p: -p["spend"] / p["customers"]):
-        relative_spend = (p["spend"] / p["customers"]) / spend_per_customer
-        value = "high-value" if relative_spend >= 1.5 else "low-value" if relative_spend <= 0.67 else "mid-value"
-        habit = "repeat buyers" if p["avg_orders"] >= max(1.5, 1.2 * orders_per_customer) else "one-off buyers"
-        when = "recent" if p["median_recency_days"] < recency else "lapsing" if p["median_recency_days"] > recency else "steady"
-        channel = "mostly guest checkouts" if p["guest_order_share"] >= 0.5 else "mostly registered"
-        name = f"{value} {habit}, {when}"
+        per_customer = p["spend"] / p["customers"]
+        relative_spend = per_customer / spend_per_customer
+        value = "high spend" if relative_spend >= HIGH_SPEND else "low spend" if relative_spend <= LOW_SPEND else "mid spend"
+        habit = "mostly repeat buyers" if p["repeat_share"] >= REPEAT_MAJORITY else "mostly one order"
+        recency = p["median_recency_days"]
+        when = "bought recently" if recency < span_days / 3 else "not lately" if recency > 2 * span_days / 3 else "mid-period"
+        name = f"{value}, {habit}, {when}"
         text = (
             f"{p['customers']:,} customers ({p['customer_share']:.0%} of buyers) bringing {p['spend_share']:.0%} of spend; "
-            f"{p['avg_orders']:.1f} orders each, a typical basket of {p['items_per_order']:.1f} items for ${p['avg_order_value']:,.0f}, "
-            f"mostly {p['top_category'] or UNKNOWN_CATEGORY}; last bought a median {p['median_recency_days']:.0f} days before the end of the data; "
-            f"{channel} ({p['guest_order_share']:.0%} of orders as a guest), {p['account_share']:.0%} hold an account, "
+            f"${per_customer:,.0f} per customer against ${spend_per_customer:,.0f} for all buyers; {p['avg_orders']:.1f} orders each, "
+            f"{p['repeat_share']:.0%} ordered more than once; a typical basket of {p['items_per_order']:.1f} items for ${p['avg_order_value']:,.0f}, "
+            f"mostly {p['top_category'] or UNKNOWN_CATEGORY}; last bought a median {recency:.0f} days before the end of the data; "
+            f"{p['guest_order_share']:.0%} of their orders placed as a guest, {p['account_share']:.0%} hold an account, "
             f"{p['crm_share']:.0%} are known to the CRM."
         )
         out.append({**p, "name": name, "description": text})
+    names = [d["name"] for d in out]
+    for d in out:
+        if names.count(d["name"]) > 1:
+            d["name"] += f", mostly {d['top_category'] or UNKNOWN_CATEGORY}"
+    names = [d["name"] for d in out]
+    for d in out:
+        if names.count(d["name"]) > 1:
+            d["name"] += f" (segment {d['segment']})"
     return out

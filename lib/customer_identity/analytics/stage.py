@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import posixpath
 import time
 from dataclasses import dataclass, field
 
@@ -17,10 +18,11 @@ from pyspark.sql import functions as F
 
 from customer_identity.analytics.baskets import association_rules, category_mix, session_baskets
 from customer_identity.analytics.drivers import fit_drivers, repeat_purchase_examples
-from customer_identity.analytics.features import customer_features, with_rfm
+from customer_identity.analytics.features import RFM_ORDER, customer_features, rfm_rules, with_rfm
+from customer_identity.analytics.overview import customers_by_district, orders_over_time, trend_grain
 from customer_identity.analytics.pseudonymise import PERSONAL_COLUMNS, pseudonymise
-from customer_identity.analytics.segments import describe_segments, fit_segments, segment_profiles
-from customer_identity.core import runs
+from customer_identity.analytics.segments import describe_segments, fit_segments, naming_rules, segment_profiles
+from customer_identity.core import fs, runs
 from customer_identity.core.catalog import Catalog
 from customer_identity.core.config import Config
 from customer_identity.core.errors import RowCountMismatch
@@ -82,6 +84,22 @@ def largest_customers(customers: DataFrame, features: DataFrame, masked: bool, n
     return [r.asDict() for r in top.collect()]
 
 
+def _links(cat: Catalog) -> list[tuple[str, str]]:
+    """The trust pages and model charts that exist, as links relative to the report's folder."""
+    report_dir = fs.parent(cat.path("report.html", generated_at="x"))
+    pages = [("trust.count_interval_chart", "The count and its range: every draw, the estimate, the customer table"),
+             ("trust.threshold_sweep_chart", "How the count moves with the match threshold"),
+             ("trust.review_queue_html", "Pairs for a reviewer to decide (review queue)"),
+             ("trust.audit_queue_html", "Records drawn for a count audit (audit queue)")]  # fmt: skip
+    links = [(label, posixpath.relpath(cat.path(key), report_dir)) for key, label in pages if fs.exists(cat.path(key))]
+    explain_dir = fs.parent(cat.path("explain.chart", chart="x"))
+    if fs.is_dir(explain_dir):
+        for name in sorted(fs.name(path) for path, _, _ in fs.list_files(explain_dir)):
+            if name.endswith(".html"):
+                links.append((f"Model chart: {name[: -len('.html')].replace('_', ' ')}", posixpath.relpath(fs.join(explain_dir, name), report_dir)))
+    return links
+
+
 def run_analysis(spark: SparkSession, config: Config, masked: bool | None = None) -> AnalysisResult:
     """Compute every analytics table, write them, and write the report; returns where and the answers."""
     a = config.analytics
@@ -110,7 +128,9 @@ def run_analysis(spark: SparkSession, config: Config, masked: bool | None = None
     timed("features")
     segments = fit_segments(features, a.segment_k, a.seed)
     segmented = segments.transform(features)
-    profiles = describe_segments([r.asDict() for r in segment_profiles(segmented, transactions).collect()])
+    span_days = features.filter("is_buyer").agg(F.max("tenure_days")).first()[0] or 0.0
+    profile_rows = [r.asDict() for r in segment_profiles(segmented, transactions).collect()]
+    profiles = describe_segments(profile_rows, span_days)
     names = spark.createDataFrame([(p["segment"], p["name"]) for p in profiles], "segment int, segment_name string")
     segmented = segmented.join(F.broadcast(names), "segment", "left")
     write_delta(segmented, ap.customer_features)
@@ -136,7 +156,7 @@ def run_analysis(spark: SparkSession, config: Config, masked: bool | None = None
     examples = repeat_purchase_examples(features, transactions, a.repeat_window_days)
     drivers = fit_drivers(examples, a.test_fraction, a.seed)
     write_delta(spark.createDataFrame([{k: v for k, v in d.items() if k not in ("high_means", "low_means")} for d in drivers.importances],
-                                      "feature string, label string, importance double, rate_high double, rate_low double")
+                                      "feature string, label string, importance double, rate_high double, rate_low double, n_high long, n_low long")
                 .withColumn("test_auc", F.lit(drivers.test_auc)), ap.purchase_drivers)  # fmt: skip
     timed("drivers")
 
@@ -169,8 +189,20 @@ def run_analysis(spark: SparkSession, config: Config, masked: bool | None = None
     )  # fmt: skip
     reasons = [r.asDict() for r in quarantine.collect()] if quarantine is not None else []
     ingestion = source_row_counts(spark, config)
-    totals = features.agg(F.sum(F.col("is_buyer").cast("int")).alias("buyers"), F.sum("spend").alias("spend"), F.sum("orders").alias("orders")).first()
+    totals = features.agg(
+        F.sum(F.col("is_buyer").cast("int")).alias("buyers"), F.sum("spend").alias("spend"), F.sum("orders").alias("orders"),
+        F.sum((F.col("orders") >= 2).cast("int")).alias("repeat_buyers"),
+    ).first()  # fmt: skip
     rfm_counts = [r.asDict() for r in features.groupBy("rfm_segment").agg(F.count(F.lit(1)).alias("customers")).collect()]
+    days = (
+        transactions.filter(F.col("customer_id").isNotNull())
+        .agg(F.min(F.to_date("event_time")).alias("first"), F.max(F.to_date("event_time")).alias("last"))
+        .first()
+    )
+    period = (days["first"], days["last"]) if days["first"] is not None else None
+    grain = trend_grain(*period) if period else "day"
+    trend = [r.asDict() for r in orders_over_time(transactions, grain).collect()]
+    districts = [r.asDict() for r in customers_by_district(customers, features, config.locale.country).orderBy("rank").collect()]
     cat_rows = [r.asDict() for r in read_delta(spark, ap.category_mix).filter(F.col("rank") <= a.top_n).orderBy("segment", "rank").collect()]
     brand_rows = [r.asDict() for r in read_delta(spark, ap.brand_mix).filter(F.col("rank") <= a.top_n).orderBy("segment", "rank").collect()]
     data = ReportData(
@@ -204,6 +236,15 @@ def run_analysis(spark: SparkSession, config: Config, masked: bool | None = None
         largest_customers=largest_customers(customers, features, masked),
         masked=masked,
         extra_notes=notes,
+        period=period,
+        trend=trend,
+        trend_grain=grain,
+        districts=districts,
+        repeat_buyers=int(totals.repeat_buyers or 0),
+        rfm_order=[g for g in RFM_ORDER if g in {r["rfm_segment"] for r in rfm_counts}],
+        rfm_rules=rfm_rules(features, a.rfm_bins),
+        segment_rules=naming_rules(profile_rows, span_days) if profile_rows else "",
+        links=_links(cat),
     )
     report_path = cat.write_text(render_report(data), "report.html", generated_at=f"{data.generated_at:%Y%m%dT%H%M%SZ}")
     answers = headline_answers(data)

@@ -344,7 +344,7 @@ class MonitoringConfig:
 @_frozen
 class AnalyticsConfig:
     seed: Count
-    rfm_bins: Annotated[int, Field(ge=2, strict=True)]
+    rfm_bins: Literal[5]  # the RFM grid (customer_identity.analytics.features.rfm_segment) reads scores 1..5
     segment_k: Annotated[tuple[Annotated[int, Field(ge=2, strict=True)], ...], Field(min_length=1)]  # candidate k; the best silhouette wins
     price_bands: dict[Literal["budget", "mid"], Positive]  # upper bounds of the "budget" and "mid" median item price
     basket_item: Literal["category_code", "brand"]

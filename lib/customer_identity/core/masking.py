@@ -41,7 +41,7 @@ def masked_personal_columns(df: DataFrame) -> DataFrame:
     for name, dtype in df.dtypes:
         base = name[:-2] if name.endswith(("_l", "_r")) else name
         col = F.col(name)
-        if base.startswith(("gamma_", "mw_", "bf_", "tf_", "record_key", "source_dataset")):
+        if base.startswith(("gamma_", "mw_", "bf_", "tf_", "record_key", "source_dataset", "differs_")):
             out.append(col)
         elif "postcode" in base:
             out.append(mask_postcode(col).alias(name))

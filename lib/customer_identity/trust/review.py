@@ -182,3 +182,51 @@ def model_accuracy_on_labels(pairs: DataFrame, labels: DataFrame, threshold: flo
         "recall": round(tp / (tp + fn), 4) if tp + fn else None,
         "agreement": round((c.agree or 0) / n, 4) if n else None,
     }
+
+
+# --------------------------------------------------------------------------- the review page
+
+# The fields a reviewer compares, in reading order, with their labels; those a run lacks are skipped.
+REVIEW_FIELDS = (
+    ("full_name_std", "name"),
+    ("date_of_birth", "date of birth"),
+    ("email_std", "e-mail"),
+    ("phone_e164", "phone"),
+    ("address_line_1_std", "address"),
+    ("city_std", "town"),
+    ("postcode_std", "postcode"),
+)
+
+
+def with_differences(pairs: DataFrame, fields: list[str]) -> DataFrame:
+    """Adds ``differs_<field>`` (the two sides differ, a missing value counting as different
+    from a present one) for each reviewed field, computed before any masking."""
+    return pairs.select("*", *[(~F.col(f"{f}_l").eqNullSafe(F.col(f"{f}_r"))).alias(f"differs_{f}") for f in fields])
+
+
+def review_cards(rows: list[dict], fields: list[str], levels: dict[tuple[str, int], str], threshold: float) -> list[dict]:
+    """One card per pair for the review page: both records' fields side by side with where
+    they differ, and the model's evidence comparison by comparison (level and weight in
+    bits, the prior making up the rest of the pair's weight), from collected pair rows."""
+    labels = dict(REVIEW_FIELDS)
+    cards = []
+    for r in rows:
+        comparisons = sorted(k[len("gamma_") :] for k in r if k.startswith("gamma_"))
+        evidence, total = [], 0.0
+        for c in comparisons:
+            weight = (r.get(f"mw_{c}") or 0.0) + (r.get(f"mw_tf_adj_{c}") or 0.0)
+            given = r.get(f"mw_given_{c}") or 0.0
+            total += weight
+            note = f"{given:+.2f} of it taken off: shared with the other record's home or name" if given else ""
+            evidence.append({"comparison": c.replace("_", " "), "level": levels.get((c, r[f"gamma_{c}"])), "weight": weight + given, "note": note})
+        model_weight = r.get("model_match_weight", r.get("match_weight"))
+        probability = r.get("match_probability")
+        cards.append({
+            "record_key_l": r["record_key_l"], "record_key_r": r["record_key_r"], "reason": r.get("reason") or "audit candidate",
+            "match_probability": probability, "match_weight": r.get("match_weight"),
+            "accepted": None if probability is None else probability >= threshold,
+            "source_l": r.get("source_dataset_l") or "left record", "source_r": r.get("source_dataset_r") or "right record",
+            "fields": [{"label": labels.get(f, f), "left": r.get(f"{f}_l"), "right": r.get(f"{f}_r"), "differs": bool(r.get(f"differs_{f}"))} for f in fields],
+            "evidence": evidence, "prior": (model_weight - total) if model_weight is not None and evidence else 0.0, "decision": r.get("decision"),
+        })  # fmt: skip
+    return cards

@@ -15,7 +15,8 @@ from customer_identity.core.catalog import Catalog
 from customer_identity.core.config import Config
 from customer_identity.core.errors import CustomerIdentityError
 from customer_identity.core.masking import masked_personal_columns
-from customer_identity.report.charts import count_draws_spec, save_chart, threshold_sweep_spec
+from customer_identity.report.charts import count_draws_spec, threshold_sweep_spec
+from customer_identity.report.page import chart_page, review_page
 from customer_identity.resolution import matching
 from customer_identity.resolution.model_design import saved_blocking_rules
 from customer_identity.resolution.stage import ResolvePaths, review_labels, scored_pairs
@@ -23,7 +24,16 @@ from customer_identity.trust import audit
 from customer_identity.trust.count import CERTAIN, calibrated_rates, calibration_bins, count_interval, sampled_counts
 from customer_identity.trust.evaluation import blocking_ceiling, error_analysis, evaluate, labelled_truth, record_tags, record_truth, reliability
 from customer_identity.trust.explain import customer_evidence
-from customer_identity.trust.review import ReviewFileError, merge_labels, model_accuracy_on_labels, review_queue, validate_decisions
+from customer_identity.trust.review import (
+    REVIEW_FIELDS,
+    ReviewFileError,
+    merge_labels,
+    model_accuracy_on_labels,
+    review_cards,
+    review_queue,
+    validate_decisions,
+    with_differences,
+)
 from customer_identity.trust.sweep import best_threshold, threshold_sweep
 
 COUNT_INTERVAL_SCHEMA = "estimate long, golden_count long, mean double, lower long, upper long, level double, draws long, uncertain_pairs long, method string"
@@ -105,6 +115,33 @@ def record_count_audit(spark: SparkSession, config: Config, labels: DataFrame | 
     return audited
 
 
+def _count_page(counts: list[int], interval, golden_count: int, naive: int, truth: int | None, threshold: float) -> str:
+    intro = [
+        f"Estimated distinct people: {interval.estimate:,}, {interval.level:.0%} range {interval.lower:,} to {interval.upper:,}. "
+        f"The customer table holds {golden_count:,} customers (records joined at match probability {threshold} or more); "
+        f"the sources hold {naive:,} identity records in all." + (f" The true count, known for this synthetic data, is {truth:,}." if truth else ""),
+        f"Each draw decides every pair of records the model compared by its match probability (a pair at 0.9 is joined in about nine draws of ten), "
+        f"then counts the people. The bars show how many of the {len(counts)} draws gave each count; the shaded band is the range that "
+        f"holds {interval.level:.0%} of them, and the estimate is their average.",
+    ]
+    notes = [
+        "Records that no matching rule compared are never joined in a draw, so people whose records share nothing a rule looks at are counted more than once."
+    ]
+    return chart_page("How many distinct people: the estimate and its range",
+                      [count_draws_spec(counts, interval.lower, interval.upper, interval.estimate, golden_count, truth)], intro, notes)  # fmt: skip
+
+
+def _sweep_page(rows: list[dict], threshold: float) -> str:
+    intro = [
+        "The customer table joins two records when the model's match probability reaches the threshold. A lower threshold joins more pairs, "
+        "so fewer customers; a higher one joins fewer. The line shows the count at each threshold tried, the dashed line the one configured "
+        f"(model.match_threshold = {threshold}).",
+    ]
+    if rows and rows[0].get("f1") is not None:
+        intro.append(f"Precision, recall and F1 are measured against {rows[0]['basis']}.")
+    return chart_page("How the customer count moves with the match threshold", threshold_sweep_spec(rows, threshold), intro)
+
+
 def assess_run(spark: SparkSession, config: Config, *, skip_interval: bool = False, show_pii: bool = False) -> None:
     """Threshold sweep, count estimate, count audit, error analysis (true ids only) and the review
     queue, written beside the resolved customers (see ``jobs.assess``)."""
@@ -124,7 +161,7 @@ def assess_run(spark: SparkSession, config: Config, *, skip_interval: bool = Fal
     sweep = threshold_sweep(spark, records, pairs, list(t.sweep_thresholds), config.clustering, truth, relations, labels)
     cat.write(sweep, "gold.threshold_sweep")
     rows = [r.asDict() for r in sweep.orderBy("threshold").collect()]
-    save_chart(threshold_sweep_spec(rows, threshold), cat.path("trust.threshold_sweep_chart"))
+    fs.write_text(cat.path("trust.threshold_sweep_chart"), _sweep_page(rows, threshold))
     print(f"threshold sweep ({rows[0]['basis']}):")
     for r in rows:
         acc = f"P {r['precision']:.4f} R {r['recall']:.4f} F1 {r['f1']:.4f}" if r["f1"] is not None else "no labels"
@@ -149,7 +186,8 @@ def assess_run(spark: SparkSession, config: Config, *, skip_interval: bool = Fal
         interval = count_interval(counts, golden_count, t.interval_level, uncertain, method)
         row = spark.createDataFrame([interval.as_row()], COUNT_INTERVAL_SCHEMA).withColumn("assessed_at", F.current_timestamp())
         cat.write(row, "gold.count_interval", mode="append", merge_schema=True)
-        save_chart(count_draws_spec(counts, interval.lower, interval.upper, interval.estimate, golden_count), cat.path("trust.count_interval_chart"))
+        true_count = truth.select("person_id").distinct().count() if truth is not None else None
+        fs.write_text(cat.path("trust.count_interval_chart"), _count_page(counts, interval, golden_count, records.count(), true_count, threshold))
         print(
             f"distinct people: {interval.estimate:,} ({interval.level:.0%} interval {interval.lower:,} - {interval.upper:,}; {method}); "
             f"golden table: {golden_count:,} customers at threshold {threshold}"
@@ -177,12 +215,22 @@ def assess_run(spark: SparkSession, config: Config, *, skip_interval: bool = Fal
         pairs, crosswalk, threshold, t.review_low, t.review_high, t.review_weak_link, t.review_limit, t.calibration_per_bin, t.calibration_bin_width, t.seed
     )
     cat.write(queue, "gold.review_queue")
-    export = queue.select("record_key_l", "record_key_r", "decision", "reason", "match_probability", "match_weight", "source_dataset_l", "source_dataset_r",
-                          *[c for c in pairs.columns if c.endswith(("_l", "_r")) and not c.startswith(("record_key", "source_dataset", "tf_"))])  # fmt: skip
+    fields = [f for f, _ in REVIEW_FIELDS if f"{f}_l" in queue.columns]
+    shown = with_differences(queue, fields)
     if not show_pii:  # the reviewer who must see the details asks for them
-        export = masked_personal_columns(export)
-    csv_path = cat.write_table(export, "trust.review_queue_csv", "trust.review_queue_html")
-    print(f"review queue: {queue.count():,} pairs -> {csv_path} (fill in decision: match / non_match, then run jobs.review)")
+        shown = masked_personal_columns(shown)
+    shown = shown.orderBy("reason", "distance_to_threshold", "record_key_l", "record_key_r").cache()
+    export = shown.select("record_key_l", "record_key_r", "decision", "reason", "match_probability", "match_weight", "source_dataset_l", "source_dataset_r",
+                          *[f"{f}_{side}" for f in fields for side in ("l", "r")])  # fmt: skip
+    csv_path = cat.write_table(export, "trust.review_queue_csv")
+    levels = {(c, g): label for c, g, label in matching.level_labels(cat.path("model.splink"))}
+    cards = review_cards([r.asDict() for r in shown.collect()], fields, levels, threshold)
+    intro = ["Pairs the model is least sure about (near the match threshold), links holding large customers together, and a calibration sample "
+             "from every weight band. For each pair, decide whether the two records are the same person; highlighted fields differ. "
+             "The weights say how much each comparison moved the model towards (+) or away from (-) a match; with the prior they add up to the pair's weight."]  # fmt: skip
+    fs.write_text(cat.path("trust.review_queue_html"), review_page("Review queue: same person or not?", cards, intro, not show_pii, "review_decisions.csv"))
+    shown.unpersist()
+    print(f"review queue: {queue.count():,} pairs -> {csv_path} and {cat.path('trust.review_queue_html')} (decide each pair, then run jobs.review --decisions)")
 
 
 # --------------------------------------------------------------------------- review and audit
@@ -218,9 +266,21 @@ def draw_audit(spark: SparkSession, config: Config, n: int, seed: int, show_pii:
         .select("audited_record", "record_key_l", "record_key_r", "decision", *[f"{c}_{side}" for c in shown for side in ("l", "r")])
         .orderBy("audited_record", "record_key_l", "record_key_r")
     )
+    export = with_differences(export, shown)
     if not show_pii:
         export = masked_personal_columns(export)
-    csv_path = cat.write_table(export, "trust.audit_queue_csv", "trust.audit_queue_html")
+    export = export.cache()
+    csv_path = cat.write_table(export.drop(*[f"differs_{c}" for c in shown]), "trust.audit_queue_csv")
+    rows = [r.asDict() for r in export.collect()]
+    cards = review_cards(rows, shown, {}, config.model.match_threshold)
+    for card, row in zip(cards, rows, strict=True):
+        card["reason"] = f"audited record {row['audited_record']}: is this candidate the same person?"
+    intro = ["Each audited record, drawn at random, with every record that could be the same person. Mark each candidate: the answers "
+             "estimate how many distinct people there are without relying on the model."]  # fmt: skip
+    fs.write_text(
+        cat.path("trust.audit_queue_html"), review_page("Count audit: which candidates are the same person?", cards, intro, not show_pii, "audit_decisions.csv")
+    )
+    export.unpersist()
     by_stratum = {r.stratum: (r.stratum_records, r["count"]) for r in sample.groupBy("stratum", "stratum_records").count().collect()}
     print(f"count audit: {sample.count():,} records ({', '.join(f'{h}: {k:,} of {N:,}' for h, (N, k) in sorted(by_stratum.items()))}), "
           f"{queue.count():,} pairs to judge -> {csv_path} (for each audited record, mark every candidate match / non_match, then run jobs.review --decisions)")  # fmt: skip
