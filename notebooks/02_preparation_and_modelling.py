@@ -28,6 +28,7 @@ from customer_identity.core.catalog import Catalog
 from customer_identity.core.config import load_config
 from customer_identity.core.runs import published
 from customer_identity.core.spark import build_session
+from customer_identity.report import charts
 from customer_identity.resolution import standardise
 from customer_identity.resolution.model_design import load_design
 
@@ -111,6 +112,9 @@ pairs.select(F.floor("match_weight").alias("weight")).groupBy("weight").count().
 # association rules (FP-Growth over orders) and a random forest of repeat purchase.
 
 # %%
-catalog.read(spark, "gold.segment_profiles").select("segment", "name", "customers", "spend_share").orderBy("segment").show(truncate=False)
+profiles = [r.asDict() for r in catalog.read(spark, "gold.segment_profiles").orderBy("segment").collect()]
+for p in profiles:
+    print(f"{p['name']}: {p['description']}")
+display(charts.altair_chart(charts.segment_share_spec(profiles)))  # noqa: F821 (IPython's display); the report's chart
 catalog.read(spark, "gold.association_rules").orderBy(F.desc("lift")).show(5, truncate=False)
 catalog.read(spark, "gold.purchase_drivers").orderBy(F.desc("importance")).show(truncate=False)

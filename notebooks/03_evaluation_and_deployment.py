@@ -23,10 +23,12 @@ import os
 
 from pyspark.sql import functions as F
 
+from customer_identity.analytics.overview import orders_over_time, trend_grain
 from customer_identity.core.catalog import Catalog
 from customer_identity.core.config import load_config
 from customer_identity.core.runs import published
 from customer_identity.core.spark import build_session
+from customer_identity.report import charts
 
 config = load_config(os.environ.get("EBUY_ENV", "local"), os.environ.get("EBUY_CONFIG") or None)
 spark = build_session(config)
@@ -72,13 +74,25 @@ else:
 
 # %%
 if catalog.exists(spark, "gold.threshold_sweep"):
-    catalog.read(spark, "gold.threshold_sweep").orderBy("threshold").select("threshold", "customers", "precision", "recall", "f1").show()
+    sweep = [r.asDict() for r in catalog.read(spark, "gold.threshold_sweep").orderBy("threshold").collect()]
+    for spec in charts.threshold_sweep_spec(sweep, config.model.match_threshold):  # the trust page's charts
+        display(charts.altair_chart(spec))  # noqa: F821 (IPython's display)
+    best = max((r for r in sweep if r["f1"] is not None), key=lambda r: r["f1"], default=None)
+    if best:
+        print(f"best F1 {best['f1']:.4f} at threshold {best['threshold']}; configured {config.model.match_threshold}")
 if catalog.exists(spark, "gold.error_analysis"):
     catalog.read(spark, "gold.error_analysis").orderBy(F.desc("error_rate")).show(10, truncate=False)
 
 # %% [markdown]
 # ### The business answers
 # As written by the latest `jobs.analyse` run, with the report that carries the charts.
+
+# %%
+tx = gold.read(spark, "gold.transactions_resolved")
+days = tx.agg(F.min(F.to_date("event_time")).alias("first"), F.max(F.to_date("event_time")).alias("last")).first()
+grain = trend_grain(days["first"], days["last"])
+for spec in charts.trend_spec([r.asDict() for r in orders_over_time(tx, grain).collect()], grain):  # the report's charts
+    display(charts.altair_chart(spec))  # noqa: F821
 
 # %%
 latest = catalog.read(spark, "gold.analysis_runs").orderBy(F.desc("analysed_at")).first()

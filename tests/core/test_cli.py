@@ -96,8 +96,8 @@ def test_every_job_explains_itself(job, capsys, monkeypatch):
 def test_the_pipeline_plans_its_stages():
     from jobs.pipeline import _duration, planned_stages  # noqa: PLC0415
 
-    everything = ["generate", "ingest", "resolve", "evaluate", "assess", "analyse"]
+    everything = ["generate", "ingest", "resolve", "evaluate", "assess", "explain", "analyse"]
     assert planned_stages(False, False, lambda: pytest.fail("generated sources bring their truth")) == everything
     assert planned_stages(True, False, lambda: True) == everything[1:]
-    assert planned_stages(True, True, lambda: False) == ["ingest", "resolve", "analyse"]
+    assert planned_stages(True, True, lambda: False) == ["ingest", "resolve", "explain", "analyse"]
     assert (_duration(9.6), _duration(125)) == ("10s", "2m05s")

@@ -213,7 +213,13 @@ def test_trust_jobs_end_to_end(spark, run, capsys, caplog):
     )
     args = ["--env", "local", "--config", str(overlay)]
     gold = root / "output/gold"
+    capsys.readouterr()
     assert assess.main(args) == 0
+    # the printed headline: one number, inside its printed range
+    printed = re.search(r"distinct people: ([\d,]+) \(95% interval ([\d,]+) - ([\d,]+);", capsys.readouterr().out)
+    assert printed, "assess printed no headline"
+    point, low, high = (int(v.replace(",", "")) for v in printed.groups())
+    assert low <= point <= high
     sweep = _delta(spark, gold / "threshold_sweep").orderBy("threshold").collect()
     assert [r.threshold for r in sweep] == [0.5, 0.95, 0.99] and {r.basis for r in sweep} == {"ground truth"}
     assert [r.customers for r in sweep] == sorted(r.customers for r in sweep)

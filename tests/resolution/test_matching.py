@@ -89,7 +89,7 @@ def test_a_linker_leaves_splink_logging_to_the_job():
     from customer_identity.resolution.matching import new_linker  # noqa: PLC0415
 
     splink_logger = logging.getLogger("splink")
-    splink_logger.setLevel(logging.WARNING)  # as core.cli.configure_logging does
+    splink_logger.setLevel(logging.WARNING)  # a level the job chose (core.cli.configure_logging)
     handlers = list(splink_logger.handlers)
     records = DuckDBAPI().register(pd.DataFrame({"unique_id": [1, 2], "surname": ["a", None]}))
     new_linker(records, SettingsCreator(link_type="dedupe_only", comparisons=[cl.ExactMatch("surname")]))

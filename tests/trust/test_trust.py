@@ -295,7 +295,7 @@ def test_review_page_is_masked_unless_asked_and_marks_what_differs(spark):
     first = next(c for c in cards if c["record_key_l"] == "platform:1")
     assert {f["label"]: f["differs"] for f in first["fields"]} == {"name": False, "e-mail": True, "postcode": True}
     assert [(e["comparison"], e["level"], e["weight"]) for e in first["evidence"]] == [
-        ("email std", "All other comparisons", 0.0),
+        ("e-mail", "All other comparisons", 0.0),
         ("name", "Exact match on full name", 9.5),
     ]
     assert first["prior"] == pytest.approx(4.0 - 10.5) and first["accepted"] is True

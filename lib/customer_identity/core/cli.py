@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from pyspark.errors import AnalysisException
 
+from customer_identity.core import logs, progress
 from customer_identity.core.config import CONF_DIR, NOT_OVERLAYS, ConfigError
 from customer_identity.core.errors import CustomerIdentityError
 from customer_identity.core.spark import release_checkpoints
@@ -42,23 +43,32 @@ def base_parser(description: str | None) -> argparse.ArgumentParser:
     parser.add_argument("--env", default="local", metavar="ENV", help=f"environment overlay conf/<env>.yaml, one of {', '.join(envs)} (default: local)")
     parser.add_argument("--config", default=None, help="your own overlay YAML; its values win")
     parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS, help="how much the job logs (default: INFO)")
+    parser.add_argument("--verbose", action="store_true", help="also show Spark's, Ivy's and Splink's own output (by default in <output_root>/logs)")
     return parser
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, verbose: bool = False) -> None:
+    """The product's log lines on stderr at ``level``; Splink's and py4j's only with ``verbose``
+    (otherwise Splink's go to the run's log file, see ``core.logs``, and its EM iterations
+    show as a progress bar)."""
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("py4j", "splink"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logs.set_verbose(verbose)
+    logging.getLogger("py4j").setLevel(logging.INFO if verbose else logging.WARNING)
+    splink = logging.getLogger("splink")
+    splink.setLevel(logging.INFO)
+    splink.propagate = verbose
+    if not verbose and not any(isinstance(h, progress.EMProgress) for h in splink.handlers):
+        splink.addHandler(progress.EMProgress())
 
 
 def run(body: Callable[[argparse.Namespace], int | None], parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     """Parse args, run ``body`` and turn known failures into a message and exit code."""
     args = parser.parse_args(argv)
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, args.verbose)
     try:
         return int(body(args) or 0)
     except ConfigError as exc:

@@ -15,8 +15,10 @@ import sys
 import time
 from pathlib import Path
 
+from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
+from customer_identity.core import logs
 from customer_identity.core.config import Config
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,18 @@ def _quiet_loggers(spark: SparkSession) -> None:
         jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, jvm.org.apache.logging.log4j.Level.ERROR)
 
 
+def _splink_log_to(path: Path) -> None:
+    """Splink's log lines into the run's log file (when they are not on the console)."""
+    splink = logging.getLogger("splink")
+    if not splink.propagate and not any(isinstance(h, logging.FileHandler) and h.baseFilename == str(path) for h in splink.handlers):
+        for old in [h for h in splink.handlers if isinstance(h, logging.FileHandler)]:
+            splink.removeHandler(old)
+            old.close()
+        handler = logging.FileHandler(path)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        splink.addHandler(handler)
+
+
 def build_session(config: Config, extra_conf: dict[str, str] | None = None) -> SparkSession:
     """Build (or reuse) the session described by ``config.spark``."""
     builder = SparkSession.builder
@@ -85,7 +99,13 @@ def build_session(config: Config, extra_conf: dict[str, str] | None = None) -> S
     conf.update(extra_conf or {})
     for key, value in conf.items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    quiet = config.spark.mode == "local" and not logs.verbose() and SparkContext._active_spark_context is None
+    log_path = logs.jvm_log_path(config.paths.output_root) if quiet else None
+    with logs.jvm_output_to(log_path):
+        spark = builder.getOrCreate()
+    if log_path is not None:
+        _splink_log_to(log_path)
+        print(f"Spark's, Ivy's and Splink's own output: {log_path} (--verbose shows it here)", file=sys.stderr, flush=True)
     spark.sparkContext.setLogLevel("WARN")
     _quiet_loggers(spark)
     removed = remove_stale_checkpoints(spark, config.paths.checkpoint_dir, config.paths.stale_checkpoint_hours)

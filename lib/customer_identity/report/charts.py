@@ -23,6 +23,11 @@ def javascript_bundle() -> str:
     return vl_convert.javascript_bundle(vl_version=".".join(alt.VEGALITE_VERSION.split(".")[:2]))
 
 
+def altair_chart(spec: dict) -> alt.TopLevelMixin:
+    """A chart built here as an Altair object again, for a notebook to display."""
+    return alt.LayerChart.from_dict(spec) if "layer" in spec else alt.Chart.from_dict(spec)
+
+
 def _scheme(n: int) -> str:
     if n > MAX_COLOURS:
         raise ValueError(f"{n} colours in one chart: fold all but the top {MAX_COLOURS - 1} into '{OTHER}' first")
@@ -75,11 +80,11 @@ def count_draws_spec(counts: Sequence[int], lower: int, upper: int, estimate: in
     marks = [{"what": f"estimate {estimate:,}", "customers": estimate}, {"what": f"customer table {golden_count:,}", "customers": golden_count}]
     if truth is not None:
         marks.append({"what": f"true count {truth:,}", "customers": truth})
+    step = max(1, (max(counts) - min(counts)) // 15) if counts else 1
     values = [*counts, *(m["customers"] for m in marks), lower, upper]
     span = max(values) - min(values)
-    domain = [min(values) - max(1, span // 20), max(values) + max(1, span // 20)]
+    domain = [min(values) - max(1, span // 20), max(values) + step + max(1, span // 20)]
     x = alt.X("customers:Q", title="distinct people in one draw", scale=alt.Scale(domain=domain, nice=False))
-    step = max(1, (max(counts) - min(counts)) // 15) if counts else 1
     bins: dict[int, int] = {}
     for c in counts:
         bins[c - (c - min(counts)) % step] = bins.get(c - (c - min(counts)) % step, 0) + 1

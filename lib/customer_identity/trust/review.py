@@ -218,7 +218,8 @@ def review_cards(rows: list[dict], fields: list[str], levels: dict[tuple[str, in
             given = r.get(f"mw_given_{c}") or 0.0
             total += weight
             note = f"{given:+.2f} of it taken off: shared with the other record's home or name" if given else ""
-            evidence.append({"comparison": c.replace("_", " "), "level": levels.get((c, r[f"gamma_{c}"])), "weight": weight + given, "note": note})
+            name = c.removesuffix("_std").removesuffix("_e164").replace("_", " ").replace("email", "e-mail")
+            evidence.append({"comparison": name, "level": levels.get((c, r[f"gamma_{c}"])), "weight": weight + given, "note": note})
         model_weight = r.get("model_match_weight", r.get("match_weight"))
         probability = r.get("match_probability")
         cards.append({

@@ -10,7 +10,7 @@ import json
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from customer_identity.core import fs
+from customer_identity.core import fs, progress
 from customer_identity.core.catalog import Catalog
 from customer_identity.core.config import Config
 from customer_identity.core.errors import CustomerIdentityError
@@ -157,9 +157,10 @@ def assess_run(spark: SparkSession, config: Config, *, skip_interval: bool = Fal
         truth, relations = generator_truth(spark, cat, crosswalk).cache(), cat.read(spark, "truth.table", table="relations")
 
     # threshold sweep
-    print(f"threshold sweep: clustering the scored pairs at {len(t.sweep_thresholds)} thresholds in one job...", flush=True)
-    sweep = threshold_sweep(spark, records, pairs, list(t.sweep_thresholds), config.clustering, truth, relations, labels)
-    cat.write(sweep, "gold.threshold_sweep")
+    print(f"threshold sweep: clustering the scored pairs at {len(t.sweep_thresholds)} thresholds in one job", flush=True)
+    with progress.spark_tasks(spark, "threshold sweep"):
+        sweep = threshold_sweep(spark, records, pairs, list(t.sweep_thresholds), config.clustering, truth, relations, labels)
+        cat.write(sweep, "gold.threshold_sweep")
     rows = [r.asDict() for r in sweep.orderBy("threshold").collect()]
     fs.write_text(cat.path("trust.threshold_sweep_chart"), _sweep_page(rows, threshold))
     print(f"threshold sweep ({rows[0]['basis']}):")
@@ -178,9 +179,10 @@ def assess_run(spark: SparkSession, config: Config, *, skip_interval: bool = Fal
             bins = calibration_bins(raw, labels, t.calibration_bin_width)
             rates = calibrated_rates(bins, t.interval_draws, t.seed, t.calibration_prior_strength)
             method = f"calibrated by {sum(b.labelled for b in bins):,} review labels in {sum(1 for b in bins if b.labelled):,} match-weight bins"
-        print(f"the count's interval: {t.interval_draws} draws, each accepting every scored pair with its probability, clustered in one job...", flush=True)
-        draws = sampled_counts(spark, records, pairs, t.interval_draws, t.seed, config.clustering, rates, t.calibration_bin_width)
-        counts = [r.customers for r in draws.collect()]
+        print(f"the count's range: {t.interval_draws} draws, each accepting every scored pair with its probability, clustered in one job", flush=True)
+        with progress.spark_tasks(spark, f"{t.interval_draws} draws"):
+            draws = sampled_counts(spark, records, pairs, t.interval_draws, t.seed, config.clustering, rates, t.calibration_bin_width)
+            counts = [r.customers for r in draws.collect()]
         p = F.col("match_probability")
         uncertain = pairs.filter((p > 0) & (p < CERTAIN)).count()
         interval = count_interval(counts, golden_count, t.interval_level, uncertain, method)
@@ -215,11 +217,19 @@ def assess_run(spark: SparkSession, config: Config, *, skip_interval: bool = Fal
         pairs, crosswalk, threshold, t.review_low, t.review_high, t.review_weak_link, t.review_limit, t.calibration_per_bin, t.calibration_bin_width, t.seed
     )
     cat.write(queue, "gold.review_queue")
-    fields = [f for f, _ in REVIEW_FIELDS if f"{f}_l" in queue.columns]
-    shown = with_differences(queue, fields)
+    fields = [f for f, _ in REVIEW_FIELDS if f in records.columns]
+    details = lambda side: records.select(F.col("record_key").alias(f"record_key_{side}"), *[F.col(f).alias(f"{f}_{side}") for f in fields])  # noqa: E731
+    evidence = [c for c in queue.columns if c.startswith(("gamma_", "mw_"))]
+    first = F.when(F.col("reason") == "near threshold", 0).when(F.col("reason") == "calibration sample", 2).otherwise(1)
+    shown = with_differences(
+        queue.select("record_key_l", "record_key_r", "decision", "reason", "distance_to_threshold", "match_probability", "match_weight",
+                     *[c for c in ("model_match_weight", "source_dataset_l", "source_dataset_r") if c in queue.columns], *evidence)
+        .join(details("l"), "record_key_l", "left").join(details("r"), "record_key_r", "left"),
+        fields,
+    ).withColumn("_order", first)  # fmt: skip
     if not show_pii:  # the reviewer who must see the details asks for them
         shown = masked_personal_columns(shown)
-    shown = shown.orderBy("reason", "distance_to_threshold", "record_key_l", "record_key_r").cache()
+    shown = shown.orderBy("_order", "reason", "distance_to_threshold", "record_key_l", "record_key_r").drop("_order").cache()
     export = shown.select("record_key_l", "record_key_r", "decision", "reason", "match_probability", "match_weight", "source_dataset_l", "source_dataset_r",
                           *[f"{f}_{side}" for f in fields for side in ("l", "r")])  # fmt: skip
     csv_path = cat.write_table(export, "trust.review_queue_csv")
