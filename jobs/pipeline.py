@@ -89,7 +89,7 @@ def _print_pages(catalog: Catalog) -> None:
     report_dir = fs.parent(catalog.path("report.html", generated_at="x"))
     reports = sorted(p for p, _, _ in fs.list_files(report_dir) if p.endswith(".html")) if fs.exists(report_dir) else []
     if reports:
-        print(f"report: {reports[-1]}")
+        print(f"report: {reports[-1].removeprefix('file:')}")
     for key in PAGES:
         if fs.exists(catalog.path(key)):
             print(f"trust page: {catalog.path(key)}")

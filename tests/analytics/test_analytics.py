@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from customer_identity.analytics.baskets import association_rules, session_baskets
 from customer_identity.analytics.drivers import DRIVER_FEATURES, fit_drivers, repeat_purchase_examples
 from customer_identity.analytics.features import RFM_ORDER, customer_features, price_band, rfm_rules, top_category, with_rfm
+from customer_identity.analytics.overview import customers_by_age, customers_by_district, orders_over_time, trend_grain
 from customer_identity.analytics.segments import describe_segments, fit_segments, naming_rules
 from customer_identity.core.config import load_config
 from customer_identity.core.masking import mask_name, mask_postcode, masked_personal_columns
@@ -225,6 +226,42 @@ def test_repeat_purchase_label_uses_the_window_and_only_first_order_facts(spark)
         "customer_id string, repeat double, first_order_value double, first_order_guest double, has_account double, first_category string",
     )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_orders_over_time_split_buyers_into_first_and_returning(spark):
+    tx = spark.createDataFrame(
+        [
+            ("A", "a1", T(2026, 10, 1, 9), "kids.toys", None, 10.0, "registered"),
+            ("A", "a1", T(2026, 10, 1, 9, 5), "kids.toys", None, 5.0, "registered"),  # same checkout: one order
+            ("A", "a2", T(2026, 10, 2, 8), "kids.toys", None, 20.0, "guest"),  # returning on day 2
+            ("B", "b1", T(2026, 10, 2, 23), None, None, 7.0, "guest"),  # first order on day 2
+            (None, "x1", T(2026, 10, 2, 12), None, None, 99.0, "guest"),  # no customer: not a buyer's order
+        ],
+        TX_SCHEMA,
+    )
+    expected = spark.createDataFrame(
+        [(dt.date(2026, 10, 1), 1, 15.0, 1, 0), (dt.date(2026, 10, 2), 2, 27.0, 1, 1)],
+        "period date, orders long, revenue double, new_buyers long, returning_buyers long",
+    )
+    assert_df_equality(orders_over_time(tx, "day"), expected, ignore_row_order=True, ignore_nullable=True)
+    weekly = orders_over_time(tx, "week").collect()
+    assert [(r.period, r.orders, r.new_buyers, r.returning_buyers) for r in weekly] == [(dt.date(2026, 9, 28), 3, 2, 0)]  # a Monday; A counts once
+    assert (trend_grain(dt.date(2026, 10, 1), dt.date(2026, 11, 30)), trend_grain(dt.date(2026, 1, 1), dt.date(2026, 6, 1))) == ("day", "week")
+
+
+def test_customers_by_age_and_district(spark):
+    customers = spark.createDataFrame(
+        [("A", dt.date(1991, 11, 1), "SW1A 1AA"), ("B", dt.date(1991, 10, 31), "SW1A 2BB"), ("C", None, None), ("D", dt.date(2010, 1, 1), "not a postcode")],
+        "customer_id string, date_of_birth date, postcode string",
+    )
+    features = spark.createDataFrame(
+        [("A", 10.0, T(2026, 10, 31)), ("B", 20.0, T(2026, 10, 31)), ("C", None, T(2026, 10, 31)), ("D", 5.0, T(2026, 10, 31))],
+        "customer_id string, spend double, as_of timestamp",
+    )
+    ages = {r.age_band: (r.customers, r.spend) for r in customers_by_age(customers, features).collect()}
+    assert ages == {"35-44": (1, 20.0), "25-34": (1, 10.0), "unknown": (1, 0.0), "under 18": (1, 5.0)}  # A turns 35 a day after the end, B on its last day
+    districts = [(r.district, r.customers, r.spend, r.rank) for r in customers_by_district(customers, features, "GB").collect()]
+    assert districts == [("SW1A", 2, 30.0, 1)]  # no postcode, or none of the country's shape: no district
 
 
 def test_driver_model_finds_the_planted_driver(spark):

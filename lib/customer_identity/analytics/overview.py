@@ -50,3 +50,24 @@ def customers_by_district(customers: DataFrame, features: DataFrame, country: st
         .agg(F.count(F.lit(1)).alias("customers"), F.round(F.sum(F.coalesce("spend", F.lit(0.0))), 2).alias("spend"))
     )
     return counted.withColumn("rank", F.row_number().over(Window.orderBy(F.desc("customers"), F.desc("spend"), "district")))
+
+
+AGE_BANDS = ((18, "18-24"), (25, "25-34"), (35, "35-44"), (45, "45-54"), (55, "55-64"), (65, "65 and over"))
+
+
+def customers_by_age(customers: DataFrame, features: DataFrame) -> DataFrame:
+    """Customers and their spend by age band at the end of the data, from the golden date of
+    birth (``age_band`` "unknown" without one, "under 18" below the first band)."""
+    end = features.agg(F.max("as_of").alias("as_of"))
+    age = F.floor(F.months_between(F.col("as_of"), F.col("date_of_birth")) / 12)
+    band = F.when(F.col("date_of_birth").isNull(), "unknown")
+    for floor, label in reversed(AGE_BANDS):
+        band = band.when(age >= floor, label)
+    band = band.otherwise("under 18")
+    return (
+        customers.select("customer_id", "date_of_birth")
+        .crossJoin(F.broadcast(end))
+        .join(features.select("customer_id", "spend"), "customer_id", "left")
+        .groupBy(band.alias("age_band"))
+        .agg(F.count(F.lit(1)).alias("customers"), F.round(F.sum(F.coalesce("spend", F.lit(0.0))), 2).alias("spend"))
+    )

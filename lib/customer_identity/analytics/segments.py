@@ -100,6 +100,19 @@ HIGH_SPEND, LOW_SPEND = 1.5, 0.67  # spend per customer against all buyers
 REPEAT_MAJORITY = 0.5  # share of a segment's buyers with two or more orders
 
 
+def _suggestion(value: str, habit: str, when: str, category: str) -> str:
+    """A first thing to try with a segment, from what its name says (a starting point for the shop, not a measured effect)."""
+    if habit == "mostly repeat buyers" and when == "bought recently":
+        return f"keep them: early access or loyalty perks, and new {category} lines first."
+    if habit == "mostly repeat buyers":
+        return f"they bought often and have gone quiet: a reminder with what is new in {category}."
+    if when == "bought recently":
+        return f"turn a first order into a second: a follow-up offer in {category} while the first is fresh."
+    if value == "high spend":
+        return f"a personal win-back offer: one order, a large one, and nothing since; lead with {category}."
+    return f"a low-cost reminder (e-mail) with {category} offers; expect few to return."
+
+
 def naming_rules(profiles: list[dict], span_days: float) -> str:
     """How :func:`describe_segments` names segments, with the figures the rules compare against."""
     n = sum(p["customers"] for p in profiles)
@@ -139,7 +152,7 @@ def describe_segments(profiles: list[dict], span_days: float) -> list[dict]:
             f"{p['guest_order_share']:.0%} of their orders placed as a guest, {p['account_share']:.0%} hold an account, "
             f"{p['crm_share']:.0%} are known to the CRM."
         )
-        out.append({**p, "name": name, "description": text})
+        out.append({**p, "name": name, "description": text, "suggestion": _suggestion(value, habit, when, p["top_category"] or UNKNOWN_CATEGORY)})
     names = [d["name"] for d in out]
     for d in out:
         if names.count(d["name"]) > 1:

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from customer_identity.analytics.baskets import association_rules, category_mix, session_baskets
 from customer_identity.analytics.drivers import fit_drivers, repeat_purchase_examples
 from customer_identity.analytics.features import RFM_ORDER, customer_features, rfm_rules, with_rfm
-from customer_identity.analytics.overview import customers_by_district, orders_over_time, trend_grain
+from customer_identity.analytics.overview import customers_by_age, customers_by_district, orders_over_time, trend_grain
 from customer_identity.analytics.pseudonymise import PERSONAL_COLUMNS, pseudonymise
 from customer_identity.analytics.segments import describe_segments, fit_segments, naming_rules, segment_profiles
 from customer_identity.core import fs, runs
@@ -202,7 +202,9 @@ def run_analysis(spark: SparkSession, config: Config, masked: bool | None = None
     period = (days["first"], days["last"]) if days["first"] is not None else None
     grain = trend_grain(*period) if period else "day"
     trend = [r.asDict() for r in orders_over_time(transactions, grain).collect()]
-    districts = [r.asDict() for r in customers_by_district(customers, features, config.locale.country).orderBy("rank").collect()]
+    districts = (
+        [r.asDict() for r in customers_by_district(customers, features, config.locale.country).orderBy("rank").collect()] if "postcode" in customers.columns else []
+    )
     cat_rows = [r.asDict() for r in read_delta(spark, ap.category_mix).filter(F.col("rank") <= a.top_n).orderBy("segment", "rank").collect()]
     brand_rows = [r.asDict() for r in read_delta(spark, ap.brand_mix).filter(F.col("rank") <= a.top_n).orderBy("segment", "rank").collect()]
     data = ReportData(
@@ -245,6 +247,7 @@ def run_analysis(spark: SparkSession, config: Config, masked: bool | None = None
         rfm_rules=rfm_rules(features, a.rfm_bins),
         segment_rules=naming_rules(profile_rows, span_days) if profile_rows else "",
         links=_links(cat),
+        ages=[r.asDict() for r in customers_by_age(customers, features).collect()] if "date_of_birth" in customers.columns else [],
     )
     report_path = cat.write_text(render_report(data), "report.html", generated_at=f"{data.generated_at:%Y%m%dT%H%M%SZ}")
     answers = headline_answers(data)

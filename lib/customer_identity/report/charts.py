@@ -199,6 +199,21 @@ def district_spec(rows: Sequence[dict]) -> dict:
     )  # fmt: skip
 
 
+def age_spec(rows: Sequence[dict], order: Sequence[str]) -> dict:
+    """Customers by age band, each bar's colour its spend per customer."""
+    values = [{**r, "spend_per_customer": r["spend"] / r["customers"] if r["customers"] else 0.0} for r in rows]
+    return (
+        _chart(values, "Customers by age at the end of the period", height=max(140, 28 * len(values)))
+        .mark_bar()
+        .encode(
+            x=alt.X("customers:Q", title="customers"), y=alt.Y("age_band:N", sort=list(order), title="age"),
+            color=alt.Color("spend_per_customer:Q", title="spend per customer ($)", scale=alt.Scale(scheme="blues")),
+            tooltip=["age_band:N", alt.Tooltip("customers:Q", format=","), alt.Tooltip("spend_per_customer:Q", format="$,.0f")],
+        )
+        .to_dict()
+    )  # fmt: skip
+
+
 def segment_share_spec(segments: Sequence[dict]) -> dict:
     """Each segment's share of buyers and of spend, side by side."""
     values = [

@@ -16,6 +16,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from customer_identity.analytics.overview import AGE_BANDS
 from customer_identity.report import charts
 
 CAVEATS = (
@@ -76,6 +77,7 @@ class ReportData:
     rfm_rules: str = ""
     segment_rules: str = ""
     links: list[tuple[str, str]] = field(default_factory=list)  # (label, href relative to the report) of trust pages and model charts
+    ages: list[dict] = field(default_factory=list)  # age_band, customers, spend
 
 
 # --------------------------------------------------------------------------- words
@@ -287,12 +289,22 @@ def render_report(d: ReportData) -> str:
     if d.trend:
         drawn["trend"] = c.add_all(charts.trend_spec(d.trend, d.trend_grain))
         best = max(d.trend, key=lambda r: r["revenue"])
-        trend_text = (f"{d.orders:,} orders worth ${d.spend:,.0f} over {len(d.trend)} {d.trend_grain}s; the busiest {d.trend_grain} by revenue "
-                      f"began {best['period']:%d %b} (${best['revenue']:,.0f} from {best['orders']:,} orders).")  # fmt: skip
+        when = f"was {best['period']:%d %b}" if d.trend_grain == "day" else f"began {best['period']:%d %b}"
+        trend_text = (f"{d.orders:,} orders worth ${d.spend:,.0f} over {len(d.trend)} {d.trend_grain}s with orders; the busiest {d.trend_grain} by revenue "
+                      f"{when} (${best['revenue']:,.0f} from {best['orders']:,} orders).")  # fmt: skip
     else:
         drawn["trend"] = []
     drawn["segments"] = c.add(charts.segment_share_spec(d.segments)) if d.segments else ""
     drawn["rfm"] = c.add(charts.rfm_spec(d.rfm_counts, d.rfm_order or [r["rfm_segment"] for r in d.rfm_counts]))
+    order = ["under 18", *(label for _, label in AGE_BANDS), "unknown"]
+    drawn["ages"] = c.add(charts.age_spec(d.ages, order)) if d.ages else ""
+    known = [r for r in d.ages if r["age_band"] != "unknown"]
+    age_text = ""
+    if known:
+        top = max(known, key=lambda r: r["customers"])
+        unknown = sum(r["customers"] for r in d.ages if r["age_band"] == "unknown")
+        age_text = (f"The largest age band is {top['age_band']} ({top['customers'] / sum(r['customers'] for r in known):.0%} of customers with a known date of birth); "
+                    f"{unknown:,} customers have no date of birth in any source.")  # fmt: skip
     shown = [r for r in d.districts if r["customers"] >= MIN_DISTRICT_CUSTOMERS][:TOP_DISTRICTS]
     if shown:
         rows = [{**r, "spend_per_customer": r["spend"] / r["customers"]} for r in shown]
@@ -343,7 +355,7 @@ def render_report(d: ReportData) -> str:
     return _render(
         "report.html.j2", c, title="Ebuy customer report", generated_at=f"{d.generated_at:%Y-%m-%d %H:%M} UTC", env=d.env, masked=d.masked,
         period=period, tiles=_tiles(d), answers=answers, how_many=how_many, charts=drawn, trend_text=trend_text, who_text=who_text,
-        segments=d.segments, segment_rules=d.segment_rules, rfm_text=d.rfm_rules, district_text=district_text, largest_customers=d.largest_customers,
+        segments=d.segments, segment_rules=d.segment_rules, age_text=age_text, rfm_text=d.rfm_rules, district_text=district_text, largest_customers=d.largest_customers,
         basket_text=basket_text, notable_rules=notable[:10], drivers_text=_drivers_text(drv), driver_lines=driver_lines, caveats=CAVEATS,
         ingestion=d.ingestion, quarantine_reasons=d.quarantine_reasons, match_text=match_text, notes=d.extra_notes, links=d.links,
     )  # fmt: skip
