@@ -203,7 +203,9 @@ def run_analysis(spark: SparkSession, config: Config, masked: bool | None = None
     grain = trend_grain(*period) if period else "day"
     trend = [r.asDict() for r in orders_over_time(transactions, grain).collect()]
     districts = (
-        [r.asDict() for r in customers_by_district(customers, features, config.locale.country).orderBy("rank").collect()] if "postcode" in customers.columns else []
+        [r.asDict() for r in customers_by_district(customers, features, config.locale.country).orderBy("rank").collect()]
+        if "postcode" in customers.columns
+        else []
     )
     cat_rows = [r.asDict() for r in read_delta(spark, ap.category_mix).filter(F.col("rank") <= a.top_n).orderBy("segment", "rank").collect()]
     brand_rows = [r.asDict() for r in read_delta(spark, ap.brand_mix).filter(F.col("rank") <= a.top_n).orderBy("segment", "rank").collect()]

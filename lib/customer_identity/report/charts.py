@@ -23,6 +23,12 @@ def javascript_bundle() -> str:
     return vl_convert.javascript_bundle(vl_version=".".join(alt.VEGALITE_VERSION.split(".")[:2]))
 
 
+def current_schema(spec: dict) -> dict:
+    """``spec`` (a Vega-Lite spec written for another version, such as Splink's) declared as the
+    version the inlined libraries draw, so the page does not warn about the difference."""
+    return {**spec, "$schema": f"https://vega.github.io/schema/vega-lite/v{alt.VEGALITE_VERSION}.json"}
+
+
 def altair_chart(spec: dict) -> alt.TopLevelMixin:
     """A chart built here as an Altair object again, for a notebook to display."""
     return alt.LayerChart.from_dict(spec) if "layer" in spec else alt.Chart.from_dict(spec)

@@ -47,21 +47,6 @@ def similarity_jar() -> str:
     return similarity_jar_location()
 
 
-def vega_chart_html(spec: dict) -> str:
-    """A complete HTML page rendering one Vega-Lite ``spec``, with the Vega libraries Splink
-    bundles inlined (the same ones its own charts embed)."""
-    from splink.internals.html_utils import chart_html  # noqa: PLC0415
-
-    return chart_html(spec, inline=True, fullhtml=True)
-
-
-def vega_libraries() -> dict[str, str]:
-    """The Vega, Vega-Lite and vega-embed scripts bundled in the splink wheel (name -> source)."""
-    from splink.internals.html_utils import load_chart_libraries  # noqa: PLC0415
-
-    return load_chart_libraries()
-
-
 def _comparison_library():
     import splink.comparison_library as cl  # noqa: PLC0415
 
@@ -1046,11 +1031,11 @@ def save_model_charts(
     model_path: str,
     pairs: DataFrame,
     waterfalls: Mapping[str, list[dict]],
-    chart_path: Callable[[str], str],
+    write_chart: Callable[[dict, str], str],
     hide_values: bool = True,
 ) -> list[str]:
-    """Splink's charts for the saved model as self-contained HTML files, each at
-    ``chart_path(name)``.
+    """Splink's charts for the saved model, each handed as its Vega-Lite spec and a name to
+    ``write_chart``, which writes it and returns where.
 
     Match weights, m/u parameters, the match-weight histogram of ``pairs`` and one waterfall
     chart per entry of ``waterfalls`` (pair rows of ``match_pairs`` as dicts). The compared
@@ -1059,7 +1044,7 @@ def save_model_charts(
     written = []
 
     def save(chart, name: str) -> None:
-        written.append(fs.write_text(chart_path(name), chart.to_html(inline=True)))
+        written.append(write_chart(chart.chart_dict, name))
 
     with splink_spark_settings(spark, model):
         db_api, inputs, link_type = _register(spark, model, records_by_source)

@@ -15,7 +15,7 @@ from customer_identity.core.catalog import Catalog
 from customer_identity.core.config import Config
 from customer_identity.core.errors import CustomerIdentityError
 from customer_identity.core.masking import masked_personal_columns
-from customer_identity.report.charts import count_draws_spec, threshold_sweep_spec
+from customer_identity.report.charts import count_draws_spec, current_schema, threshold_sweep_spec
 from customer_identity.report.page import chart_page, review_page
 from customer_identity.resolution import matching
 from customer_identity.resolution.model_design import saved_blocking_rules
@@ -372,6 +372,14 @@ def explain_customer(spark: SparkSession, config: Config, customer_id: str, mode
     print(f"written: {path}")
 
 
+MODEL_CHART_TITLES = {
+    "match_weights": "The model: how much each comparison level weighs",
+    "m_u_parameters": "The model: m and u probabilities of each comparison level",
+    "match_weights_histogram": "Scored pairs by match weight",
+    "waterfall": "Why a pair scored what it did, comparison by comparison",
+}
+
+
 def explain_model(spark: SparkSession, config: Config, model_path: str | None = None, show_values: bool = False) -> None:
     """Splink's charts for the model under <output_root>/explain/: match weights, m/u, the match-weight
     histogram and waterfalls for samples of accepted pairs, near misses and (true ids only) errors."""
@@ -395,8 +403,13 @@ def explain_model(spark: SparkSession, config: Config, model_path: str | None = 
         samples["false_negative"] = as_dicts(labelled.filter(~accepted & same).orderBy(F.desc("match_probability")).drop("person_l", "person_r"))
     records = cat.read(spark, "silver.identity_records")
     by_source = {s: records.filter(F.col("source_system") == s) for s in sorted(r.source_system for r in records.select("source_system").distinct().collect())}
-    written = matching.save_model_charts(
-        spark, config.model, by_source, model_path, pairs, samples, lambda chart: cat.path("explain.chart", chart=chart), hide_values=not show_values
-    )
+
+    def write_chart(spec: dict, name: str) -> str:
+        title = MODEL_CHART_TITLES.get(name.split("_", 1)[0] if name.startswith("waterfall") else name, name.replace("_", " "))
+        if name.startswith("waterfall_"):
+            title += f": {name.removeprefix('waterfall_').replace('_', ' ')} pairs"
+        return fs.write_text(cat.path("explain.chart", chart=name), chart_page(title, [current_schema(spec)], back=None))
+
+    written = matching.save_model_charts(spark, config.model, by_source, model_path, pairs, samples, write_chart, hide_values=not show_values)
     for path in written:
         print(path)
