@@ -8,7 +8,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from customer_identity.trust.audit import allocate, audit_queue, audited_count, candidates, draw_sample, record_ambiguity
+from customer_identity.trust.audit import allocate, audit_queue, audited_count, candidates, draw_sample, record_ambiguity, search_candidates
 
 # person 1: a1 a2 a3 (the golden table split a3 off); person 2: b1 b2 (merged with c1, a different person);
 # person 3: c1; person 4: d1, no pair at all (the null row: nothing scored it)
@@ -91,3 +91,21 @@ def test_stratified_estimate_and_its_standard_error_by_hand(spark):
     assert got.se == pytest.approx(math.sqrt(variance)) and got.lower < got.estimate < got.upper
     # a stratum with fewer than two answered records: no estimate yet
     assert audited_count(sample, cands, labels.filter(~F.col("record_key_r").isin("c1") & ~F.col("record_key_l").isin("c1", "a3"))) is None
+
+
+def test_the_search_finds_matches_no_pair_scored_and_skips_common_values(spark):
+    """d1 was never scored against anything; the reviewer still sees e1, who shares its date of birth,
+    but not everyone called smith (too many to review) and never a record for sharing a null."""
+    records = spark.createDataFrame(
+        [("d1", "oyelaran", "1980-02-03", None), ("e1", "oyelaran-hart", "1980-02-03", None), ("s1", "smith", None, None),
+         ("s2", "smith", None, None), ("s3", "smith", None, None), ("n1", None, None, None), ("n2", None, None, None)],
+        "record_key string, surname_std string, date_of_birth string, email_std string",
+    )  # fmt: skip
+    sample = spark.createDataFrame([("d1",), ("s1",), ("n1",)], "record_key string")
+    got = {(r.record_key, r.candidate_key) for r in search_candidates(sample, records, max_shared=2).collect()}
+    assert got == {("d1", "e1")}
+    got = {(r.record_key, r.candidate_key) for r in search_candidates(sample, records, max_shared=3).collect()}
+    assert got == {("d1", "e1"), ("s1", "s2"), ("s1", "s3")}
+    _, crosswalk, pairs = _frames(spark)
+    with_search = {(r.record_key, r.candidate_key) for r in candidates(sample.filter("record_key = 'd1'"), crosswalk, pairs, records).collect()}
+    assert with_search == {("d1", "e1")}  # without the search d1 has no candidate at all (see above)

@@ -21,9 +21,11 @@ wrong without doubting, well sampled), at least ``MIN_PER_STRATUM`` per stratum.
 coverage comes from the sampling design, not from the model.
 
 For each sampled record a reviewer sees its candidates (its own customer's records, the
-records any of them was scored against, and those records' customers) and marks which are
-the same person. A matching record among none of those is invisible to the reviewer, so the audit
-can only undercount a person's records there; the audit counts what review can see.
+records any of them was scored against, those records' customers, and the records that share
+a surname, date of birth, e-mail, phone or postcode with it, unless that value is common) and
+marks which are the same person. The search reaches matches no blocking rule compared, which
+the model's own estimate cannot see; a matching record sharing none of those is still
+invisible to the reviewer, so the audit counts what review can find.
 """
 
 from __future__ import annotations
@@ -97,10 +99,37 @@ def draw_sample(records: DataFrame, crosswalk: DataFrame, pairs: DataFrame, n: i
     )
 
 
-def candidates(sample: DataFrame, crosswalk: DataFrame, pairs: DataFrame) -> DataFrame:
+# Values a reviewer searches the records on, beyond the pairs the model scored: a record that
+# shares one of them with the audited one is shown too, so a match blocking never compared can
+# still be found. A value shared by more records than this is too common to review.
+SEARCH_COLUMNS = ("surname_std", "date_of_birth", "email_std", "phone_e164", "postcode_std")
+MAX_SHARED = 30
+
+
+def search_candidates(sample: DataFrame, records: DataFrame, columns: tuple[str, ...] = SEARCH_COLUMNS, max_shared: int = MAX_SHARED) -> DataFrame:
+    """(record_key, candidate_key): for each sampled record, every other record holding the
+    same value in one of ``columns`` (those the records have), unless that value is held by
+    more than ``max_shared`` records; nulls never match."""
+    found = None
+    for column in (c for c in columns if c in records.columns):
+        values = records.select("record_key", F.col(column).alias("_v")).filter(F.col("_v").isNotNull())
+        sizes = values.groupBy("_v").agg(F.count(F.lit(1)).alias("_n")).filter(F.col("_n") <= max_shared)
+        held = values.join(sizes.select("_v"), "_v")
+        part = (
+            sample.select("record_key").join(held, "record_key")
+            .join(held.withColumnRenamed("record_key", "candidate_key"), "_v")
+            .filter(F.col("record_key") != F.col("candidate_key"))
+            .select("record_key", "candidate_key")
+        )  # fmt: skip
+        found = part if found is None else found.unionByName(part)
+    return found.distinct() if found is not None else sample.select("record_key", F.col("record_key").alias("candidate_key")).limit(0)
+
+
+def candidates(sample: DataFrame, crosswalk: DataFrame, pairs: DataFrame, records: DataFrame | None = None) -> DataFrame:
     """(record_key, candidate_key): what the reviewer of each sampled record looks at: the
     records of its customer, every record scored against one of them, and those records'
-    customers."""
+    customers; with ``records``, also every record :func:`search_candidates` finds, so the
+    audit can see matches that no blocking rule compared."""
     cid = crosswalk.select("record_key", "customer_id")
     members = lambda keyed: keyed.join(cid, "customer_id").select("audited", F.col("record_key").alias("candidate_key"))  # noqa: E731
     own = members(sample.select(F.col("record_key").alias("audited")).join(cid.withColumnRenamed("record_key", "audited"), "audited"))
@@ -111,12 +140,14 @@ def candidates(sample: DataFrame, crosswalk: DataFrame, pairs: DataFrame) -> Dat
         "audited", F.col("record_key_r").alias("candidate_key")
     )
     theirs = members(partners.join(cid.withColumnRenamed("record_key", "candidate_key"), "candidate_key").select("audited", "customer_id"))
-    return (
+    found = (
         own.unionByName(partners).unionByName(theirs)
         .filter(F.col("audited") != F.col("candidate_key"))
         .select(F.col("audited").alias("record_key"), "candidate_key")
-        .distinct()
     )  # fmt: skip
+    if records is not None:
+        found = found.unionByName(search_candidates(sample, records))
+    return found.distinct()
 
 
 def audit_queue(sample: DataFrame, cands: DataFrame) -> DataFrame:

@@ -264,7 +264,7 @@ def draw_audit(spark: SparkSession, config: Config, n: int, seed: int, show_pii:
     crosswalk = cat.read(spark, "gold.customer_crosswalk")
     pairs, _ = scored_pairs(spark, paths)
     sample = audit.draw_sample(records, crosswalk, pairs, n, seed).localCheckpoint(eager=True)
-    cands = audit.candidates(sample, crosswalk, pairs).localCheckpoint(eager=True)
+    cands = audit.candidates(sample, crosswalk, pairs, records).localCheckpoint(eager=True)
     cat.write(sample, "gold.audit_sample")
     cat.write(cands, "gold.audit_candidates")
     queue = audit.audit_queue(sample, cands).localCheckpoint(eager=True)
