@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
-from browser import assert_draws_offline
+from browser import assert_draws_offline, screenshot
 from personal_data import assert_no_personal_data_logged, personal_values
 from pyspark.sql import functions as F
 
@@ -203,7 +203,7 @@ def test_too_many_comparisons_refuses_to_run(spark, run, tmp_path, capsys):
     assert "largest contributor is rule postcode_std" in capsys.readouterr().err
 
 
-def test_trust_jobs_end_to_end(spark, run, capsys, caplog):
+def test_trust_jobs_end_to_end(spark, run, capsys, caplog, artifacts_dir):
     root, _, _ = run
     caplog.set_level(logging.INFO)
     overlay = root / "trust.yaml"
@@ -277,6 +277,8 @@ def test_trust_jobs_end_to_end(spark, run, capsys, caplog):
     assert {p.name for p in pages} >= {"count_interval.html", "threshold_sweep.html", "review_queue.html", "audit_queue.html", "match_weights.html"}
     for page in pages:
         assert_draws_offline(page, min_charts=1 if page.name in ("count_interval.html", "threshold_sweep.html") else 0)
+        if page.parent.name == "trust":
+            print(f"screenshot: {screenshot(page, artifacts_dir / f'trust_{page.stem}.png', 1400, 1600)}")
 
     crosswalk = _delta(spark, gold / "customer_crosswalk")
     biggest = crosswalk.groupBy("customer_id").count().orderBy(F.desc("count"), "customer_id").first().customer_id
