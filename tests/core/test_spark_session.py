@@ -11,7 +11,7 @@ import textwrap
 def test_the_csv_header_check_does_not_print_a_row(tmp_path):
     """Spark's CSV reader logs a file's first line ("Header: …") when it disagrees with the schema;
     for a file without a header that line is a person's data. Run in its own process so that
-    everything the JVM writes is seen."""
+    everything the JVM writes is seen: on the console and in the run's log file."""
     path = tmp_path / "no_header.csv"
     path.write_text("1,header.check.person@example.com\n2,b@example.com\n")
     script = textwrap.dedent(f"""
@@ -24,7 +24,9 @@ def test_the_csv_header_check_does_not_print_a_row(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "rows 1" in proc.stdout
-    assert "header.check.person@example.com" not in proc.stdout + proc.stderr
+    jvm_logs = sorted((tmp_path / "out" / "logs").glob("spark-*.log"))
+    assert jvm_logs and "Ivy" in "".join(p.read_text() for p in jvm_logs)  # the JVM's own output went to its log file
+    assert "header.check.person@example.com" not in proc.stdout + proc.stderr + "".join(p.read_text() for p in jvm_logs)
 
 
 def test_local_python_workers_run_the_drivers_interpreter(tmp_path):

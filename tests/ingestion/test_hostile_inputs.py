@@ -183,13 +183,16 @@ def hostile(spark, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def first_ingest(hostile):
-    """The first ingest, run as a user runs it (its own process), with everything it printed (the JVM's log included)."""
-    _, overlay = hostile
+    """The first ingest, run as a user runs it (its own process), with everything it printed and
+    the log file the JVM's output went to (``<output_root>/logs``)."""
+    root, overlay = hostile
     env = {k: v for k, v in os.environ.items() if k != "PYSPARK_PYTHON"}  # as a user's shell has it
     proc = subprocess.run(
         [sys.executable, "-m", "jobs.ingest", "--env", "local", "--config", str(overlay)], capture_output=True, text=True, timeout=600, check=False, env=env
     )
-    return proc.returncode, proc.stdout + proc.stderr
+    logs = sorted((root / "output" / "logs").glob("spark-*.log"))
+    assert logs, "the job wrote no log file for the JVM's output"
+    return proc.returncode, proc.stdout + proc.stderr + "".join(p.read_text(errors="replace") for p in logs)
 
 
 def _table(spark, root, name):
