@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from customer_identity.core import logs
+
 
 def _delta(spark, path):
     return spark.read.format("delta").load(str(path))
@@ -25,7 +27,11 @@ def personal_values(spark, root) -> set[str]:
 
 
 def assert_no_personal_data_logged(spark, root, records: list[logging.LogRecord]) -> None:
+    """No personal value of the run in the log records captured, nor in the log file the JVM's
+    output and Splink's log lines went to."""
     messages = [r.getMessage().lower() for r in records if r.levelno >= logging.INFO]
+    if logs.current() is not None and logs.current().is_file():
+        messages += logs.current().read_text(errors="replace").lower().splitlines()
     assert messages, "nothing was logged: the check would be empty"
     values = personal_values(spark, root)
     leaked = sorted({v for v in values for m in messages if v in m})

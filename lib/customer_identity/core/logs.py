@@ -22,6 +22,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 _verbose = False
+_current: Path | None = None  # the log file of this process's JVM, once one was started quietly
 
 
 def set_verbose(flag: bool) -> None:
@@ -31,6 +32,16 @@ def set_verbose(flag: bool) -> None:
 
 def verbose() -> bool:
     return _verbose
+
+
+def set_current(path: Path) -> None:
+    global _current
+    _current = path
+
+
+def current() -> Path | None:
+    """The log file this process's JVM writes to (None when it writes to the console)."""
+    return _current
 
 
 def jvm_log_path(output_root: str) -> Path:

@@ -104,8 +104,10 @@ def build_session(config: Config, extra_conf: dict[str, str] | None = None) -> S
     with logs.jvm_output_to(log_path):
         spark = builder.getOrCreate()
     if log_path is not None:
-        _splink_log_to(log_path)
+        logs.set_current(log_path)
         print(f"Spark's, Ivy's and Splink's own output: {log_path} (--verbose shows it here)", file=sys.stderr, flush=True)
+    if not logs.verbose() and logs.current() is not None:  # a later job in the same process logs to the same file
+        _splink_log_to(logs.current())
     spark.sparkContext.setLogLevel("WARN")
     _quiet_loggers(spark)
     removed = remove_stale_checkpoints(spark, config.paths.checkpoint_dir, config.paths.stale_checkpoint_hours)
