@@ -137,6 +137,18 @@ def rfm_segment(r: Column, f: Column) -> Column:
     )
 
 
+def _cut_points(features: DataFrame, bins: int) -> DataFrame:
+    """One row over the buyers: ``_span`` (the data's period in days: the longest tenure, or the
+    oldest last purchase) and the quantile cut points of orders and spend."""
+    probs = [i / bins for i in range(1, bins)]
+    span = F.col("tenure_days") if "tenure_days" in features.columns else F.col("recency_days")
+    return features.filter("is_buyer").agg(
+        F.greatest(F.max(span), F.max("recency_days"), F.lit(1e-9)).alias("_span"),
+        F.percentile_approx("orders", probs, 10000).alias("_f_cuts"),
+        F.percentile_approx("spend", probs, 10000).alias("_m_cuts"),
+    )
+
+
 def with_rfm(features: DataFrame, bins: int) -> DataFrame:
     """Adds ``r_score``, ``f_score``, ``m_score`` and ``rfm_segment``.
 
@@ -146,13 +158,7 @@ def with_rfm(features: DataFrame, bins: int) -> DataFrame:
     on quantile cut points computed once over all buyers (``percentile_approx``), so the
     scores need no global sort; tied values always share a score.
     """
-    probs = [i / bins for i in range(1, bins)]
-    span = F.col("tenure_days") if "tenure_days" in features.columns else F.col("recency_days")
-    cuts = features.filter("is_buyer").agg(
-        F.greatest(F.max(span), F.max("recency_days"), F.lit(1e-9)).alias("_span"),
-        F.percentile_approx("orders", probs, 10000).alias("_f_cuts"),
-        F.percentile_approx("spend", probs, 10000).alias("_m_cuts"),
-    )
+    cuts = _cut_points(features, bins)
     buyer = F.col("is_buyer")
     slice_of_span = F.floor(F.col("recency_days") / F.col("_span") * bins)
     scored = (
@@ -167,20 +173,14 @@ def with_rfm(features: DataFrame, bins: int) -> DataFrame:
 
 def rfm_rules(features: DataFrame, bins: int) -> str:
     """The RFM groups' rules in words and days, from the same cut points as :func:`with_rfm`."""
-    probs = [i / bins for i in range(1, bins)]
-    span = F.col("tenure_days") if "tenure_days" in features.columns else F.col("recency_days")
-    row = (
-        features.filter("is_buyer")
-        .agg(F.greatest(F.max(span), F.max("recency_days"), F.lit(1e-9)).alias("span"), F.percentile_approx("orders", probs, 10000).alias("f_cuts"))
-        .first()
-    )
-    if row is None or row.f_cuts is None:
+    row = _cut_points(features, bins).first()
+    if row is None or row._f_cuts is None:
         return "No purchases to score."
-    slice_days = row.span / bins
-    frequent = int(row.f_cuts[bins - 3]) + 1  # f_score >= 4 <=> orders above the (bins-3)th cut (0-based)
-    few = int(row.f_cuts[1])  # f_score <= 2 <=> orders at or below the second cut
+    slice_days = row._span / bins
+    frequent = int(row._f_cuts[bins - 3]) + 1  # f_score >= 4 <=> orders above the (bins-3)th cut (0-based)
+    few = int(row._f_cuts[1])  # f_score <= 2 <=> orders at or below the second cut
     return (
-        f"Scored on the data's own period ({row.span:.0f} days, in {bins} slices of {slice_days:.0f} days): recent means the last purchase fell in "
+        f"Scored on the data's own period ({row._span:.0f} days, in {bins} slices of {slice_days:.0f} days): recent means the last purchase fell in "
         f"the latest {2 * slice_days:.0f} days, not recent that it did not fall in the latest {3 * slice_days:.0f}; frequent means "
         f"{frequent} orders or more (the top of the buyers by orders), few orders means {few} or fewer."
     )

@@ -153,12 +153,9 @@ def describe_segments(profiles: list[dict], span_days: float) -> list[dict]:
             f"{p['crm_share']:.0%} are known to the CRM."
         )
         out.append({**p, "name": name, "description": text, "suggestion": _suggestion(value, habit, when, p["top_category"] or UNKNOWN_CATEGORY)})
-    names = [d["name"] for d in out]
-    for d in out:
-        if names.count(d["name"]) > 1:
-            d["name"] += f", mostly {d['top_category'] or UNKNOWN_CATEGORY}"
-    names = [d["name"] for d in out]
-    for d in out:
-        if names.count(d["name"]) > 1:
-            d["name"] += f" (segment {d['segment']})"
+    for suffix in (lambda d: f", mostly {d['top_category'] or UNKNOWN_CATEGORY}", lambda d: f" (segment {d['segment']})"):  # until names are unique
+        names = [d["name"] for d in out]
+        for d in out:
+            if names.count(d["name"]) > 1:
+                d["name"] += suffix(d)
     return out

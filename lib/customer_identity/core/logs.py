@@ -19,8 +19,6 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-log = logging.getLogger(__name__)
-
 _verbose = False
 _current: Path | None = None  # the log file of this process's JVM, once one was started quietly
 
@@ -51,6 +49,18 @@ def jvm_log_path(output_root: str) -> Path:
     folder = Path(local) / "logs" if "://" not in local else Path(tempfile.gettempdir()) / "ebuy-customer-identity-logs"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"spark-{dt.datetime.now():%Y%m%dT%H%M%S}-{os.getpid()}.log"
+
+
+def splink_to(path: Path) -> None:
+    """Splink's log lines into the run's log file (when they are not on the console)."""
+    splink = logging.getLogger("splink")
+    if not splink.propagate and not any(isinstance(h, logging.FileHandler) and h.baseFilename == str(path) for h in splink.handlers):
+        for old in [h for h in splink.handlers if isinstance(h, logging.FileHandler)]:
+            splink.removeHandler(old)
+            old.close()
+        handler = logging.FileHandler(path)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        splink.addHandler(handler)
 
 
 @contextlib.contextmanager

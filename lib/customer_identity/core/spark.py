@@ -74,18 +74,6 @@ def _quiet_loggers(spark: SparkSession) -> None:
         jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, jvm.org.apache.logging.log4j.Level.ERROR)
 
 
-def _splink_log_to(path: Path) -> None:
-    """Splink's log lines into the run's log file (when they are not on the console)."""
-    splink = logging.getLogger("splink")
-    if not splink.propagate and not any(isinstance(h, logging.FileHandler) and h.baseFilename == str(path) for h in splink.handlers):
-        for old in [h for h in splink.handlers if isinstance(h, logging.FileHandler)]:
-            splink.removeHandler(old)
-            old.close()
-        handler = logging.FileHandler(path)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        splink.addHandler(handler)
-
-
 def build_session(config: Config, extra_conf: dict[str, str] | None = None) -> SparkSession:
     """Build (or reuse) the session described by ``config.spark``."""
     builder = SparkSession.builder
@@ -107,7 +95,7 @@ def build_session(config: Config, extra_conf: dict[str, str] | None = None) -> S
         logs.set_current(log_path)
         print(f"Spark's, Ivy's and Splink's own output: {log_path} (--verbose shows it here)", file=sys.stderr, flush=True)
     if not logs.verbose() and logs.current() is not None:  # a later job in the same process logs to the same file
-        _splink_log_to(logs.current())
+        logs.splink_to(logs.current())
     spark.sparkContext.setLogLevel("WARN")
     _quiet_loggers(spark)
     removed = remove_stale_checkpoints(spark, config.paths.checkpoint_dir, config.paths.stale_checkpoint_hours)

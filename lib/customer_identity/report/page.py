@@ -373,9 +373,8 @@ def review_page(title: str, cards: list[dict], intro: list[str], masked: bool, d
     evidence per comparison, and a decision control whose answers download as the CSV
     ``jobs.review --decisions`` takes. Personal values arrive already masked unless asked."""
     generated = f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC"
-    c = _Charts()
     return (
         _environment()
         .get_template("review.html.j2")
-        .render(javascript="", specs=c.specs, title=title, rows=cards, intro=intro, masked=masked, download_name=download_name, generated_at=generated)
+        .render(javascript="", specs=[], title=title, rows=cards, intro=intro, masked=masked, download_name=download_name, generated_at=generated)
     )

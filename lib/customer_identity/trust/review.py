@@ -198,6 +198,20 @@ REVIEW_FIELDS = (
 )
 
 
+def review_fields(records: DataFrame) -> list[str]:
+    """The :data:`REVIEW_FIELDS` the identity records carry, in reading order."""
+    return [f for f, _ in REVIEW_FIELDS if f in records.columns]
+
+
+def with_record_details(pairs: DataFrame, records: DataFrame, fields: list[str]) -> DataFrame:
+    """``pairs`` with both sides' ``fields`` from the identity records (``<field>_l``, ``<field>_r``)."""
+
+    def side(s: str) -> DataFrame:
+        return records.select(F.col("record_key").alias(f"record_key_{s}"), *[F.col(f).alias(f"{f}_{s}") for f in fields])
+
+    return pairs.join(side("l"), "record_key_l", "left").join(side("r"), "record_key_r", "left")
+
+
 def with_differences(pairs: DataFrame, fields: list[str]) -> DataFrame:
     """Adds ``differs_<field>`` (the two sides differ, a missing value counting as different
     from a present one) for each reviewed field, computed before any masking."""

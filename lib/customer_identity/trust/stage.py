@@ -25,14 +25,15 @@ from customer_identity.trust.count import CERTAIN, calibrated_rates, calibration
 from customer_identity.trust.evaluation import blocking_ceiling, error_analysis, evaluate, labelled_truth, record_tags, record_truth, reliability
 from customer_identity.trust.explain import customer_evidence
 from customer_identity.trust.review import (
-    REVIEW_FIELDS,
     ReviewFileError,
     merge_labels,
     model_accuracy_on_labels,
     review_cards,
+    review_fields,
     review_queue,
     validate_decisions,
     with_differences,
+    with_record_details,
 )
 from customer_identity.trust.sweep import best_threshold, threshold_sweep
 
@@ -217,14 +218,13 @@ def assess_run(spark: SparkSession, config: Config, *, skip_interval: bool = Fal
         pairs, crosswalk, threshold, t.review_low, t.review_high, t.review_weak_link, t.review_limit, t.calibration_per_bin, t.calibration_bin_width, t.seed
     )
     cat.write(queue, "gold.review_queue")
-    fields = [f for f, _ in REVIEW_FIELDS if f in records.columns]
-    details = lambda side: records.select(F.col("record_key").alias(f"record_key_{side}"), *[F.col(f).alias(f"{f}_{side}") for f in fields])  # noqa: E731
+    fields = review_fields(records)
     evidence = [c for c in queue.columns if c.startswith(("gamma_", "mw_"))]
     first = F.when(F.col("reason") == "near threshold", 0).when(F.col("reason") == "calibration sample", 2).otherwise(1)
     shown = with_differences(
-        queue.select("record_key_l", "record_key_r", "decision", "reason", "distance_to_threshold", "match_probability", "match_weight",
-                     *[c for c in ("model_match_weight", "source_dataset_l", "source_dataset_r") if c in queue.columns], *evidence)
-        .join(details("l"), "record_key_l", "left").join(details("r"), "record_key_r", "left"),
+        with_record_details(queue.select("record_key_l", "record_key_r", "decision", "reason", "distance_to_threshold", "match_probability", "match_weight",
+                                         *[c for c in ("model_match_weight", "source_dataset_l", "source_dataset_r") if c in queue.columns], *evidence),
+                            records, fields),
         fields,
     ).withColumn("_order", first)  # fmt: skip
     if not show_pii:  # the reviewer who must see the details asks for them
@@ -246,9 +246,6 @@ def assess_run(spark: SparkSession, config: Config, *, skip_interval: bool = Fal
 # --------------------------------------------------------------------------- review and audit
 
 
-AUDIT_DETAILS = ("full_name_std", "date_of_birth", "email_std", "phone_e164", "address_line_1_std", "city_std", "postcode_std")
-
-
 def simulated_decisions(spark: SparkSession, config: Config) -> DataFrame:
     """The review queue answered from ground truth: what a perfect reviewer would say."""
     cat = Catalog(config)
@@ -268,11 +265,9 @@ def draw_audit(spark: SparkSession, config: Config, n: int, seed: int, show_pii:
     cat.write(sample, "gold.audit_sample")
     cat.write(cands, "gold.audit_candidates")
     queue = audit.audit_queue(sample, cands).localCheckpoint(eager=True)
-    shown = [c for c in AUDIT_DETAILS if c in records.columns]
-    details = lambda side: records.select(F.col("record_key").alias(f"record_key_{side}"), *[F.col(c).alias(f"{c}_{side}") for c in shown])  # noqa: E731
+    shown = review_fields(records)
     export = (
-        queue.join(details("l"), "record_key_l", "left")
-        .join(details("r"), "record_key_r", "left")
+        with_record_details(queue, records, shown)
         .select("audited_record", "record_key_l", "record_key_r", "decision", *[f"{c}_{side}" for c in shown for side in ("l", "r")])
         .orderBy("audited_record", "record_key_l", "record_key_r")
     )
