@@ -92,3 +92,38 @@ def test_u_refinement_on_a_record_sample_estimates_what_every_pair_gives(spark, 
     # pairs and expected non-matches on the level, scaled back from the sample, estimate the full figures
     assert sampled["name"]["pairs"] == pytest.approx(every["name"]["pairs"], rel=0.25)
     assert sampled["name"]["refined"] == pytest.approx(every["name"]["refined"], rel=0.5)
+
+
+@pytest.mark.slow
+def test_pairs_scored_in_the_driver_are_those_spark_scores(spark, tiny_run):
+    """The driver_sample engine's refinement steps score pairs among the sample with Splink on
+    DuckDB: with every record in the sample, the same pairs as on Spark, the same weights (the
+    saved term frequencies, and the conditional caps when asked), the same filter."""
+    from splink import DuckDBAPI  # noqa: PLC0415
+
+    config = load_config("local", str(tiny_run[1]))
+    catalog = Catalog(config)
+    records = catalog.read(spark, "silver.identity_records")
+    model = design_model(config, records).apply(config.model)
+    by_source = {name: records.filter(F.col("source_system") == name) for name in ("crm", "platform")}
+    link_type = link_type_for(model.link_type, len(by_source))
+    sample = matching.driver_sample(by_source, 1_000_000, seed=1)
+    template = matching.duckdb_linker(DuckDBAPI(), sample, link_type, matching.build_settings(model, link_type)).misc.save_model_to_json()
+    driver = matching.DriverPairs(sample, link_type, template, rate=1.0)
+    model_path = catalog.path("model.splink")
+    for rule, where, conditional in (
+        (("first_name_canonical", "surname_std"), None, False),
+        (("postcode_std", "address_line_1_std"), "gamma_name > 0", True),
+    ):
+        on_spark, spark_scale, _ = matching._score_every_pair(spark, model, by_source, model_path, rule, "test", conditional, where)
+        on_driver, driver_scale, rate = matching._score_every_pair(spark, model, by_source, model_path, rule, "test", conditional, where, driver)
+        assert spark_scale == driver_scale == rate == 1.0
+        spark_weights = {(r.record_key_l, r.record_key_r): r.match_weight for r in on_spark.collect()}
+        driver_weights = {(k_l, k_r): w for k_l, k_r, w in on_driver.select("record_key_l, record_key_r, match_weight").fetchall()}
+        assert len(spark_weights) > 50, rule
+        assert set(driver_weights) == set(spark_weights), rule
+        worst = max(abs(driver_weights[k] - spark_weights[k]) for k in spark_weights)
+        assert worst < 1e-9, (rule, worst)
+        assert matching.level_sums(on_driver, "name") == pytest.approx(matching.level_sums(on_spark, "name"))
+        if conditional:
+            assert any(c.startswith("mw_given_") for c in on_driver.columns)

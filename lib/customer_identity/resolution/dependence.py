@@ -25,7 +25,7 @@ comparison take the lowest.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -42,24 +42,42 @@ def lowers(level: Mapping) -> bool:
     return level["max_weight"] is not None and math.log2(level["u_given"] / level["u"]) >= MIN_CHANGE_BITS
 
 
-def estimate(pairs: DataFrame, comparison: str, levels: Mapping[int, tuple[str, float, float]], scale: float = 1.0) -> dict:
-    """The conditional u of ``comparison``'s levels among ``pairs`` (every pair on the given levels).
-
-    ``pairs`` carry ``gamma_<comparison>`` and ``match_probability``; ``levels`` maps each
-    level's gamma to (label, m, u); ``scale`` scales the sums when ``pairs`` are a sample.
-    Returns {"expected_non_matches", "pairs", "active", "levels": {gamma: {label, m, u, u_given,
-    expected_non_matches, max_weight}}}; ``max_weight`` is log2(m / u_given) with u_given at
-    least u, so no level gains weight.
-    """
+def level_sums(pairs: DataFrame, comparison: str) -> dict[int, tuple[int, float]]:
+    """Per level of ``comparison`` (its gamma; a null on either side, -1, says nothing and is
+    left out): the number of ``pairs`` and their expected non-matches, the sum of 1 - p."""
     rows = (
-        pairs.where(F.col(f"gamma_{comparison}") >= 0)  # a null on either side says nothing
+        pairs.where(F.col(f"gamma_{comparison}") >= 0)
         .groupBy(F.col(f"gamma_{comparison}").alias("gamma"))
         .agg(F.count(F.lit(1)).alias("n"), F.sum(1 - F.col("match_probability")).alias("e"))
         .collect()
     )
-    expected = {int(r["gamma"]): float(r["e"] or 0.0) * scale for r in rows}
+    return {int(r["gamma"]): (int(r["n"]), float(r["e"] or 0.0)) for r in rows}
+
+
+def estimate(pairs: DataFrame, comparison: str, levels: Mapping[int, tuple[str, float, float]], scale: float = 1.0) -> dict:
+    """The conditional u of ``comparison``'s levels among ``pairs`` (every pair on the given
+    levels, carrying ``gamma_<comparison>`` and ``match_probability``): :func:`estimate_from_sums`
+    of their :func:`level_sums`."""
+    return estimate_from_sums(level_sums(pairs, comparison), levels, scale)
+
+
+def estimate_from_sums(sums: Mapping[int, tuple[int, float]], levels: Mapping[int, tuple[str, float, float]], scale: float = 1.0) -> dict:
+    """The conditional u of a comparison's levels from the pairs and expected non-matches on
+    each level among the pairs on the given levels (``sums``, as :func:`level_sums` gives them).
+
+    ``levels`` maps each level's gamma to (label, m, u); ``scale`` scales the sums when the
+    pairs are a sample. Returns {"expected_non_matches", "pairs", "active", "levels": {gamma:
+    {label, m, u, u_given, expected_non_matches, max_weight}}}; ``max_weight`` is
+    log2(m / u_given) with u_given at least u, so no level gains weight.
+    """
+    expected = {gamma: e * scale for gamma, (_, e) in sums.items()}
     total = sum(expected.values())
-    out: dict = {"expected_non_matches": total, "pairs": round(sum(r["n"] for r in rows) * scale), "active": total >= MIN_EXPECTED_NON_MATCHES, "levels": {}}
+    out: dict = {
+        "expected_non_matches": total,
+        "pairs": round(sum(n for n, _ in sums.values()) * scale),
+        "active": total >= MIN_EXPECTED_NON_MATCHES,
+        "levels": {},
+    }
     for gamma, (label, m, u) in sorted(levels.items()):
         e = expected.get(gamma, 0.0)
         u_given = max(u, e / total) if total > 0 else u
@@ -92,24 +110,42 @@ def with_conditional_caps(pairs: DataFrame, corrections: Sequence[Mapping]) -> D
     ``model_match_weight`` / ``model_match_probability`` keep the model's own values.
     """
     pairs = with_model_scores(pairs)
-    caps: dict[str, list] = {}
+    for column, sql in cap_columns(corrections, pairs.columns):
+        pairs = pairs.withColumn(column, F.expr(sql))
+    return pairs
+
+
+# A double zero both Spark SQL and DuckDB read as one.
+_ZERO = "CAST(0 AS DOUBLE)"
+
+
+def cap_columns(corrections: Sequence[Mapping], columns: Collection[str]) -> list[tuple[str, str]]:
+    """The caps of :func:`with_conditional_caps` as (column, SQL expression) pairs, to be set
+    one after another on pairs with ``columns`` (each expression reads the columns set before
+    it): ``mw_given_<comparison>`` per capped comparison, then ``match_probability`` and
+    ``match_weight``. Spark SQL and DuckDB evaluate them alike (both ``least`` skip nulls), so
+    pairs scored in the driver are capped as those scored on Spark. Empty when nothing is capped.
+    """
+    caps: dict[str, list[str]] = {}
     for c in corrections:
         levels = {int(g): lv["max_weight"] for g, lv in c["levels"].items() if lowers(lv)}
-        if not c.get("active") or not levels or f"gamma_{c['given']}" not in pairs.columns or f"gamma_{c['comparison']}" not in pairs.columns:
+        if not c.get("active") or not levels or f"gamma_{c['given']}" not in columns or f"gamma_{c['comparison']}" not in columns:
             continue
-        cap = F.create_map(*[F.lit(x) for g, w in sorted(levels.items()) for x in (g, float(w))])[F.col(f"gamma_{c['comparison']}")]
-        caps.setdefault(c["comparison"], []).append(F.when(F.col(f"gamma_{c['given']}").isin(*c["given_gammas"]), cap))
-    total = F.lit(0.0)
+        by_level = " ".join(f"WHEN {g} THEN CAST({float(w)!r} AS DOUBLE)" for g, w in sorted(levels.items()))
+        given = ", ".join(str(int(g)) for g in c["given_gammas"])
+        caps.setdefault(c["comparison"], []).append(f"CASE WHEN gamma_{c['given']} IN ({given}) THEN CASE gamma_{c['comparison']} {by_level} END END")
+    out = []
     for comparison, bounds in caps.items():
-        weight = F.col(f"mw_{comparison}")
-        if f"mw_tf_adj_{comparison}" in pairs.columns:
-            weight = weight + F.coalesce(F.col(f"mw_tf_adj_{comparison}"), F.lit(0.0))
-        lowest = F.least(*bounds) if len(bounds) > 1 else bounds[0]  # least() skips nulls: caps that do not apply
-        pairs = pairs.withColumn(change_column(comparison), F.coalesce(F.least(lowest - weight, F.lit(0.0)), F.lit(0.0)))
-        total = total + F.col(change_column(comparison))
+        weight = f"mw_{comparison}"
+        if f"mw_tf_adj_{comparison}" in columns:
+            weight += f" + coalesce(mw_tf_adj_{comparison}, {_ZERO})"
+        lowest = f"least({', '.join(bounds)})" if len(bounds) > 1 else bounds[0]  # least() skips nulls: caps that do not apply
+        out.append((change_column(comparison), f"coalesce(least(({lowest}) - ({weight}), {_ZERO}), {_ZERO})"))
     if not caps:
-        return pairs
-    changed = F.col("match_weight") + total
-    return pairs.withColumn("match_probability", F.when(total < 0, 1 / (1 + F.pow(F.lit(2.0), -changed))).otherwise(F.col("match_probability"))).withColumn(
-        "match_weight", changed
-    )
+        return []
+    total = "(" + " + ".join(change_column(c) for c in caps) + ")"
+    return [
+        *out,
+        ("match_probability", f"CASE WHEN {total} < 0 THEN 1 / (1 + power(CAST(2 AS DOUBLE), -(match_weight + {total}))) ELSE match_probability END"),
+        ("match_weight", f"match_weight + {total}"),
+    ]
