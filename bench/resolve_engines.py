@@ -170,7 +170,7 @@ def _duckdb_recall(con, records_path: str, model) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100000,300000,1000000")
-    parser.add_argument("--engines", default="ours,splink_spark,splink_duckdb")
+    parser.add_argument("--engines", default="ours,ours_driver,splink_spark,splink_duckdb")
     parser.add_argument("--work", default="/tmp/bench_engines")
     parser.add_argument("--baseline", nargs=3, metavar=("ENGINE", "OVERLAY", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -211,10 +211,10 @@ def main() -> int:
                 out = root / f"{engine}.json"
                 wall, peak = _run([py, __file__, "--baseline", engine, str(overlay), str(out)], root / f"{engine}.log")
                 row[engine] = {"wall_seconds": wall, "peak_rss_gb": round(peak / 2**30, 2), **json.loads(out.read_text())}
-        if "ours" in row:
+        for ours in ("ours", "ours_driver"):
             for engine in ("splink_spark", "splink_duckdb"):
-                if engine in row:
-                    row[f"ours_over_{engine}"] = round(row["ours"]["wall_seconds"] / row[engine]["wall_seconds"], 2)
+                if ours in row and engine in row:
+                    row[f"{ours}_over_{engine}"] = round(row[ours]["wall_seconds"] / row[engine]["wall_seconds"], 2)
         results["sizes"][str(size)] = row
         (work / "resolve_engines.json").write_text(json.dumps(results, indent=2))
         print(json.dumps({size: row}, indent=2), flush=True)
@@ -227,11 +227,17 @@ def _last_metrics(overlay: Path) -> dict:
     from customer_identity.core.catalog import Catalog  # noqa: PLC0415
     from customer_identity.core.config import load_config  # noqa: PLC0415
     from customer_identity.core.spark import build_session  # noqa: PLC0415
+    from customer_identity.resolution.matching import training_times_path  # noqa: PLC0415
 
     config = load_config("local", str(overlay))
     spark = build_session(config)
-    last = Catalog(config).read(spark, "meta.run_metrics").orderBy("finished_at").collect()[-1]
-    return {"identity_records": last.identity_records, "stage_seconds": dict(last.stage_seconds), "pairs_kept": last.pairs_kept, "customers": last.customers}
+    catalog = Catalog(config)
+    last = catalog.read(spark, "meta.run_metrics").orderBy("finished_at").collect()[-1]
+    steps = json.loads(Path(training_times_path(catalog.path("model.splink"))).read_text())  # local runs only
+    return {
+        "identity_records": last.identity_records, "stage_seconds": dict(last.stage_seconds), "training_steps": steps,
+        "pairs_kept": last.pairs_kept, "customers": last.customers,
+    }  # fmt: skip
 
 
 def _export_records(overlay: Path) -> None:
@@ -247,7 +253,8 @@ def _export_records(overlay: Path) -> None:
 
 def _markdown(results: dict) -> str:
     lines = [f"Machine: {results['machine']}; Spark local[2]. Wall seconds (train / predict / cluster), peak RSS of the process tree.", "",
-             "| identity records | (a) this project | (b) Splink on Spark, defaults | (c) Splink on DuckDB | a/b | a/c |", "|---|---|---|---|---|---|"]  # fmt: skip
+             "| identity records | (a) this project, training on Spark | (a') training on a driver sample | (b) Splink on Spark, defaults | (c) Splink on DuckDB | a/b | a'/b | a/c |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
 
     def cell(r: dict | None) -> str:
         if not r:
@@ -257,12 +264,19 @@ def _markdown(results: dict) -> str:
 
     for size, row in sorted(results["sizes"].items(), key=lambda item: int(item[0])):
         n = row.get("ours", {}).get("identity_records", int(size))
-        lines.append(f"| {n:,} | {cell(row.get('ours'))} | {cell(row.get('splink_spark'))} | {cell(row.get('splink_duckdb'))} | "
-                     f"{row.get('ours_over_splink_spark', '')} | {row.get('ours_over_splink_duckdb', '')} |")  # fmt: skip
-    ours = sorted((r["ours"]["identity_records"], r["ours"]["wall_seconds"]) for r in results["sizes"].values() if "ours" in r)
-    if len(ours) >= 2:
-        steps = [f"{a[0]:,} -> {b[0]:,}: N^{growth_exponent(a, b):.2f}" for a, b in itertools.pairwise(ours)]
-        lines += ["", f"Growth of (a)'s wall time: {'; '.join(steps)}; overall N^{growth_exponent(ours[0], ours[-1]):.2f}."]
+        n = row.get("ours_driver", {}).get("identity_records", n)
+        lines.append(f"| {n:,} | {cell(row.get('ours'))} | {cell(row.get('ours_driver'))} | {cell(row.get('splink_spark'))} | {cell(row.get('splink_duckdb'))} | "
+                     f"{row.get('ours_over_splink_spark', '')} | {row.get('ours_driver_over_splink_spark', '')} | {row.get('ours_over_splink_duckdb', '')} |")  # fmt: skip
+    for engine, name in (("ours", "(a)"), ("ours_driver", "(a')")):
+        ours = sorted((r[engine]["identity_records"], r[engine]["wall_seconds"]) for r in results["sizes"].values() if engine in r)
+        if len(ours) >= 2:
+            steps = [f"{a[0]:,} -> {b[0]:,}: N^{growth_exponent(a, b):.2f}" for a, b in itertools.pairwise(ours)]
+            lines += ["", f"Growth of {name}'s wall time: {'; '.join(steps)}; overall N^{growth_exponent(ours[0], ours[-1]):.2f}."]
+    for size, row in sorted(results["sizes"].items(), key=lambda item: int(item[0])):
+        for engine, name in (("ours", "(a)"), ("ours_driver", "(a')")):
+            if row.get(engine, {}).get("training_steps"):
+                steps = ", ".join(f"{step} {seconds:.1f}" for step, seconds in row[engine]["training_steps"].items())
+                lines += ["", f"{name} training steps at {int(size):,}, seconds: {steps}."]
     return "\n".join(lines) + "\n"
 
 

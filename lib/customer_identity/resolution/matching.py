@@ -2,10 +2,12 @@
 
 The model (comparisons, blocking rules, training rules) is derived from a profile of the
 data (``model_design``) for whatever ``conf/model.yaml`` leaves unpinned. Blocking is
-checked against a comparison budget before any pair is scored; training runs on Spark
-(deterministic-rule prior, u by random sampling and corrected for the matches among random
-pairs, m by EM over several blocking rules); the trained model is saved as Splink JSON and
-can be reused.
+checked against a comparison budget before any pair is scored; training (deterministic-rule
+prior, u by random sampling and corrected for the matches among random pairs, m by EM over
+several blocking rules, u of exact levels and conditional evidence from the pairs on them)
+runs on Spark over all records, or on a bounded sample in the driver with Splink's DuckDB
+backend (``model.training.engine``); the trained model is saved as Splink JSON in the Spark
+dialect and can be reused. Prediction always runs on Spark.
 The link guard (``model.link_guard``) caps the probability of scored pairs whose first
 names are unrelated unless an identifier agrees exactly; ``model.conditional_evidence`` caps
 what a comparison weighs between records that share a home or a name (``dependence``).
