@@ -15,7 +15,7 @@ import pytest
 import yaml
 from pyspark.sql import functions as F
 
-from customer_identity.resolution.matching import u_refined_path
+from customer_identity.resolution.matching import training_times_path, u_refined_path
 from customer_identity.resolution.model_design import design_path, untolerated_attributes
 from customer_identity.trust.evaluation import labelled_truth
 from jobs import evaluate, ingest, resolve
@@ -60,8 +60,10 @@ def _evaluation(spark, path: Path):
 
 
 def test_one_export_is_deduplicated(spark, exports, tmp_path):
-    path = _overlay(tmp_path, "w2", exports)
+    path = _overlay(tmp_path, "w2", exports, model={"training": {"engine": "spark"}})  # every training step on Spark
     design = _run(path, exports)
+    steps = json.loads(Path(training_times_path(str(path.parent / "output/model/splink_model.json"))).read_text())
+    assert "EM" in steps and "sample to driver" not in steps
     assert design["link_type"] == "dedupe_only"
     assert design["untolerated_attributes"] == [] and untolerated_attributes(design["blocking_rules"]) == ()
     assert not {"email_std", "phone_e164", "date_of_birth"} & set(design["used_attributes"])  # W-2 forms carry none

@@ -259,7 +259,7 @@ class TrainingConfig:
     em_blocking_rules: tuple[Rule, ...] = ()  # empty: derived from the data
     em_record_sample_proportion: Annotated[float, Field(gt=0, le=1, strict=True)] = 1.0
     seed: Count = 42
-    engine: Literal["spark", "driver_sample"] = "spark"  # where Splink estimates the parameters
+    engine: Literal["spark", "driver_sample"] = "driver_sample"  # where Splink estimates the parameters
     sample_records: Annotated[int, Field(ge=1000, strict=True)] = 300_000  # the driver_sample engine's bound
     refine_max_pairs: Annotated[int, Field(ge=1, strict=True)] = 1_000_000  # pairs scored per round of u refinement
 

@@ -437,30 +437,33 @@ def train_model(
     """
     records = reduce(DataFrame.unionByName, records_by_source.values())
     steps = StepTimes()
-    sizes = {name: df.count() for name, df in records_by_source.items()}
     with splink_spark_settings(spark, model):
-        db_api, inputs, link_type = _register(spark, model, records_by_source, overrides)
-        linker = new_linker(inputs, build_settings(model, link_type))
+        with steps("setup"):  # counts, and the records registered with Splink on Spark
+            sizes = {name: df.count() for name, df in records_by_source.items()}
+            db_api, inputs, link_type = _register(spark, model, records_by_source, overrides)
+            linker = new_linker(inputs, build_settings(model, link_type))
         if model.training.engine == "driver_sample":
             from splink import DuckDBAPI  # noqa: PLC0415
 
             by_source = {DEDUPE_TABLE: records} if link_type == "dedupe_only" else records_by_source  # registered as _register does
             with steps("sample to driver"):
-                sample = driver_sample(by_source, model.training.sample_records, model.training.seed, match_labels)
-            labels_db = DuckDBAPI()
-            trainer = duckdb_linker(labels_db, sample, link_type, build_settings(model, link_type))
+                known = {DEDUPE_TABLE: sum(sizes.values())} if link_type == "dedupe_only" else sizes
+                sample = driver_sample(by_source, model.training.sample_records, model.training.seed, match_labels, known)
+                labels_db = DuckDBAPI()
+                trainer = duckdb_linker(labels_db, sample, link_type, build_settings(model, link_type))
             driver = DriverPairs(sample, link_type, trainer.misc.save_model_to_json(), sum(t.num_rows for t in sample.values()) / max(sum(sizes.values()), 1))
             log.info("training on a sample of %s identity records in the driver (DuckDB)", f"{sum(t.num_rows for t in sample.values()):,}")
         else:
             trainer, labels_db, driver = linker, db_api, None
         seen = (sample, sample) if driver is not None else (records, records_by_source)  # what the trainer sees
         _estimate(trainer, labels_db, model, link_type, *seen, match_labels, overrides, steps)
-        settings = trainer.misc.save_model_to_json()  # the settings as a dict; stored below through the filesystem layer
-        if trainer is not linker:
-            settings = carry_parameters(settings, linker.misc.save_model_to_json())
-        sampled = _tf_level_u(settings)
-        settings = u_without_matches(settings, floor=1.0 / model.training.u_max_pairs)
-        settings = without_untrained_defaults(settings, floor=1.0 / model.training.u_max_pairs)
+        with steps("settings"):
+            settings = trainer.misc.save_model_to_json()  # the settings as a dict; stored below through the filesystem layer
+            if trainer is not linker:
+                settings = carry_parameters(settings, linker.misc.save_model_to_json())
+            sampled = _tf_level_u(settings)
+            settings = u_without_matches(settings, floor=1.0 / model.training.u_max_pairs)
+            settings = without_untrained_defaults(settings, floor=1.0 / model.training.u_max_pairs)
 
         frequencies: dict[str, DataFrame] = {}  # computed once over all records, rescaled at each save
 
@@ -627,11 +630,14 @@ def _is_spark_api(db_api) -> bool:
     return isinstance(db_api, SparkAPI)
 
 
-def driver_sample(records_by_source: Mapping[str, DataFrame], bound: int, seed: int, match_labels: DataFrame | None = None) -> dict:
+def driver_sample(
+    records_by_source: Mapping[str, DataFrame], bound: int, seed: int, match_labels: DataFrame | None = None, counts: Mapping[str, int] | None = None
+) -> dict:  # fmt: skip
     """At most ``bound`` identity records as Arrow tables in the driver, per source in proportion
     to its size, chosen by a seeded hash of the record key (uniform and repeatable). Records
-    that review labels name are always in it, within the bound."""
-    counts = {name: df.count() for name, df in records_by_source.items()}
+    that review labels name are always in it, within the bound. ``counts`` are the sources'
+    record counts when the caller has them."""
+    counts = dict(counts) if counts is not None else {name: df.count() for name, df in records_by_source.items()}
     total = sum(counts.values())
     labelled = None
     if match_labels is not None:
