@@ -44,8 +44,9 @@ ingest: venv jars
 demo: venv jars
 	$(PY) -m jobs.pipeline --env $(ENV) --profile $(PROFILE) --rates $(RATES)
 
-# The performance benchmark (about an hour on 2 cores): the resolve stage against Splink's
-# Spark and DuckDB runs at each size, then how the blocking rules' comparisons grow.
+# The performance benchmark (well over an hour on 2 cores; at 1M, (a) and (b) alone took 27
+# minutes): the resolve stage, with each training engine, against Splink's Spark and DuckDB
+# runs at each size, then how the blocking rules' comparisons grow.
 BENCH_SIZES ?= 100000,300000,1000000
 BENCH_WORK ?= build/bench
 bench: venv jars

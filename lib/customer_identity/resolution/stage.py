@@ -296,6 +296,7 @@ def _resolve_full(
     transactions = read_delta(spark, paths.transactions)
     n_records = records.count()
     by_source = {r.source_system: r["count"] for r in records.groupBy("source_system").count().collect()}
+    clock.lap("silver tables")
 
     records_by_source = {name: records.filter(F.col("source_system") == name) for name in sorted(by_source)}
     if model_path is None:
