@@ -287,8 +287,7 @@ def _markdown(results: dict) -> str:
         return f"{r['wall_seconds']} s ({st.get('train', 0)} / {st.get('predict', 0)} / {st.get('cluster', 0)}), {r['peak_rss_gb']} GB"
 
     for size, row in sorted(results["sizes"].items(), key=lambda item: int(item[0])):
-        n = row.get("ours", {}).get("identity_records", int(size))
-        n = row.get("ours_spark", {}).get("identity_records", n)
+        n = row.get("ours", row.get("ours_spark", {})).get("identity_records", int(size))
         lines.append(f"| {n:,} | {cell(row.get('ours'))} | {cell(row.get('ours_spark'))} | {cell(row.get('splink_spark'))} | {cell(row.get('splink_duckdb'))} | "
                      f"{row.get('ours_over_splink_spark', '')} | {row.get('ours_spark_over_splink_spark', '')} | {row.get('ours_over_splink_duckdb', '')} |")  # fmt: skip
     for engine, name in (("ours", "(a)"), ("ours_spark", "(a')")):

@@ -7,7 +7,7 @@ import math
 import pytest
 from chispa import assert_approx_df_equality
 
-from customer_identity.resolution.dependence import MIN_EXPECTED_NON_MATCHES, estimate, with_conditional_caps
+from customer_identity.resolution.dependence import MIN_EXPECTED_NON_MATCHES, estimate_from_sums, level_sums, with_conditional_caps
 
 # gamma -> (label, m, u) of a name comparison
 LEVELS = {9: ("exact", 0.86, 3.7e-5), 5: ("similar first name", 0.03, 3.3e-5), 2: ("same surname only", 0.005, 0.0044), 0: ("no name in common", 0.004, 0.98)}
@@ -25,7 +25,7 @@ def _home_pairs(spark):
 
 
 def test_shares_among_housemates_come_from_one_minus_p(spark):
-    out = estimate(_home_pairs(spark), "name", LEVELS)
+    out = estimate_from_sums(level_sums(_home_pairs(spark), "name"), LEVELS)
     total = 152.5
     assert out["active"] is True
     assert out["expected_non_matches"] == pytest.approx(total)
@@ -39,7 +39,7 @@ def test_shares_among_housemates_come_from_one_minus_p(spark):
 
 
 def test_too_few_housemates_say_nothing(spark):
-    out = estimate(_home_pairs(spark), "name", LEVELS, scale=0.5)  # 76 expected non-matches
+    out = estimate_from_sums(level_sums(_home_pairs(spark), "name"), LEVELS, scale=0.5)  # 76 expected non-matches
     assert out["expected_non_matches"] < MIN_EXPECTED_NON_MATCHES
     assert out["active"] is False
 
@@ -61,7 +61,7 @@ def _correction(comparison, given, gammas, caps, active=True):
 
 
 def test_a_name_at_a_shared_home_weighs_what_it_says_among_housemates(spark):
-    correction = estimate(_home_pairs(spark), "name", LEVELS)
+    correction = estimate_from_sums(level_sums(_home_pairs(spark), "name"), LEVELS)
     assert correction["levels"]["5"]["max_weight"] < 5 and correction["levels"]["2"]["max_weight"] < -7  # caps that bite
     name_at_home = {**correction, "comparison": "name", "given": "location", "given_gammas": [HOME]}
     mailbox_given_name = _correction("email", "name", [SAME_NAME], {SIMILAR_MAILBOX: -2.0})

@@ -38,7 +38,7 @@ MIN_CHANGE_BITS = 0.1
 
 
 def lowers(level: Mapping) -> bool:
-    """Whether a level's share on the given levels lowers its weight (see :func:`estimate`)."""
+    """Whether a level's share on the given levels lowers its weight (see :func:`estimate_from_sums`)."""
     return level["max_weight"] is not None and math.log2(level["u_given"] / level["u"]) >= MIN_CHANGE_BITS
 
 
@@ -52,13 +52,6 @@ def level_sums(pairs: DataFrame, comparison: str) -> dict[int, tuple[int, float]
         .collect()
     )
     return {int(r["gamma"]): (int(r["n"]), float(r["e"] or 0.0)) for r in rows}
-
-
-def estimate(pairs: DataFrame, comparison: str, levels: Mapping[int, tuple[str, float, float]], scale: float = 1.0) -> dict:
-    """The conditional u of ``comparison``'s levels among ``pairs`` (every pair on the given
-    levels, carrying ``gamma_<comparison>`` and ``match_probability``): :func:`estimate_from_sums`
-    of their :func:`level_sums`."""
-    return estimate_from_sums(level_sums(pairs, comparison), levels, scale)
 
 
 def estimate_from_sums(sums: Mapping[int, tuple[int, float]], levels: Mapping[int, tuple[str, float, float]], scale: float = 1.0) -> dict:
@@ -104,7 +97,7 @@ def with_model_scores(pairs: DataFrame) -> DataFrame:
 def with_conditional_caps(pairs: DataFrame, corrections: Sequence[Mapping]) -> DataFrame:
     """Cap each comparison's weight on the pairs its corrections cover (see module doc).
 
-    Each correction is :func:`estimate`'s result plus ``comparison``, ``given`` and
+    Each correction is :func:`estimate_from_sums`'s result plus ``comparison``, ``given`` and
     ``given_gammas``; inactive ones are skipped. ``match_weight`` and ``match_probability``
     follow the caps; ``mw_given_<comparison>`` holds each comparison's change, and
     ``model_match_weight`` / ``model_match_probability`` keep the model's own values.

@@ -899,7 +899,7 @@ def refine_u_of_exact_levels(
 
 
 def conditional_u_path(model_path: str) -> str:
-    """Where the comparisons' shares on the given levels are recorded (a list of ``dependence.estimate`` results)."""
+    """Where the comparisons' shares on the given levels are recorded (a list of ``dependence.estimate_from_sums`` results)."""
     return beside_model(model_path, "conditional_u")
 
 
@@ -934,7 +934,7 @@ def estimate_conditional_evidence(
     driver: DriverPairs | None = None, rule_pairs: dict | None = None,
 ) -> list[dict]:  # fmt: skip
     """Estimate each ``model.conditional_evidence`` entry's shares from every pair on its given
-    levels (``dependence.estimate``), in rounds that score the pairs with the previous round's
+    levels (``dependence.estimate_from_sums``), in rounds that score the pairs with the previous round's
     caps in force, and save them at :func:`conditional_u_path`. Pairs sharing given levels are
     scored once per round for all the entries that name them."""
     settings = fs.read_json(model_path)
