@@ -1,21 +1,25 @@
 """Time Splink's training and prediction steps on Spark under one setting change at a time.
 
 Runs on the identity records of a resolve already done under ``--config`` (its
-``silver/identity_records``), each variant in a fresh process so JVM warm-up is paid
+``silver/identity_records``) with the model design that run derived, each variant in a fresh process so JVM warm-up is paid
 alike. Training and prediction run as the resolve stage runs them, with the variant's
 setting changed through the model configuration or ``matching.SplinkOverrides``. Per
 variant and step (train, predict): wall seconds and the number of Spark jobs it ran.
 Prints the machine, then one JSON line per variant.
 
-    python bench/matching_levers.py --config my.yaml --variants project,u_ten_chunks,codegen_on
+    python bench/matching_levers.py --config my.yaml --variants project,u_ten_chunks,codegen_off
 
 Variants (each changes one thing from the project's configured settings):
   project          the settings in conf/ as they are
   u_ten_chunks     u estimated in Splink's default 10 chunks with early stopping
   em_without_tf    EM iterations ignore term-frequency adjustments
-  codegen_on       whole-stage code generation left on in the matching stage
+  codegen_off      whole-stage code generation off in the matching stage
   lean_predict     predict without keeping compared values and per-level weights
   repartition_8    Splink repartitions its intermediate tables into 8 (default: shuffle partitions / 2)
+  repartition_after_blocking
+                   Splink repartitions the blocked pairs before scoring them
+  aqe_off          adaptive query execution off while training and predicting, as Splink's own
+                   Spark tests run
   splink_threshold the predict threshold passed to Splink (a WHERE in its SQL) instead of
                    filtering its materialised predictions
 """
@@ -31,7 +35,9 @@ import subprocess
 import sys
 import time
 
-VARIANTS = ("project", "u_ten_chunks", "em_without_tf", "codegen_on", "lean_predict", "repartition_8", "splink_threshold")
+VARIANTS = (
+    "project", "u_ten_chunks", "em_without_tf", "codegen_off", "lean_predict", "repartition_8", "repartition_after_blocking", "aqe_off", "splink_threshold",
+)  # fmt: skip
 
 
 def measure(config_path: str, variant: str) -> dict:
@@ -42,20 +48,25 @@ def measure(config_path: str, variant: str) -> dict:
     from customer_identity.core.config import load_config  # noqa: PLC0415
     from customer_identity.core.spark import build_session  # noqa: PLC0415
     from customer_identity.resolution import matching  # noqa: PLC0415
+    from customer_identity.resolution.model_design import designed_model  # noqa: PLC0415
 
     config = load_config("local", config_path)
     spark = build_session(config)
-    model, overrides = config.model, matching.NO_OVERRIDES
+    model, overrides = designed_model(config.model, Catalog(config).path("model.splink")), matching.NO_OVERRIDES
     if variant == "u_ten_chunks":
         model = dataclasses.replace(model, training=dataclasses.replace(model.training, u_num_chunks=10))
-    elif variant == "codegen_on":
-        model = dataclasses.replace(model, spark=dataclasses.replace(model.spark, wholestage_codegen=True))
+    elif variant == "codegen_off":
+        model = dataclasses.replace(model, spark=dataclasses.replace(model.spark, wholestage_codegen=False))
     elif variant == "em_without_tf":
         overrides = matching.SplinkOverrides(em_without_term_frequencies=True)
     elif variant == "lean_predict":
         overrides = matching.SplinkOverrides(settings={"retain_matching_columns": False, "retain_intermediate_calculation_columns": False})
     elif variant == "repartition_8":
         overrides = matching.SplinkOverrides(api={"num_partitions_on_repartition": 8})
+    elif variant == "repartition_after_blocking":
+        overrides = matching.SplinkOverrides(api={"repartition_after_blocking": True})
+    elif variant == "aqe_off":
+        spark.conf.set("spark.sql.adaptive.enabled", "false")
     elif variant == "splink_threshold":
         overrides = matching.SplinkOverrides(predict={"threshold_match_probability": model.predict_threshold})
     records = Catalog(config).read(spark, "silver.identity_records").localCheckpoint(eager=True)

@@ -25,7 +25,6 @@ process tree (driver and its JVM), and the ratios a/b and a/c. The figures go to
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import itertools
 import json
 import math
@@ -164,19 +163,12 @@ def _designed_model(config):
     training rules, link type), read from the design saved beside its model: the baselines
     compare, block and train as (a) does."""
     from customer_identity.core.catalog import Catalog  # noqa: PLC0415
-    from customer_identity.core.config import ComparisonSpec  # noqa: PLC0415
-    from customer_identity.resolution.model_design import design_path  # noqa: PLC0415
+    from customer_identity.resolution.model_design import design_path, model_from_design  # noqa: PLC0415
 
     path = Path(design_path(Catalog(config).path("model.splink")))  # a local run: read without Spark
     if not path.is_file():
         raise SystemExit(f"the baselines need (a)'s saved model design ({path}): run (a) first at this size")
-    design = json.loads(path.read_text())
-    rules = lambda key: tuple(tuple(r) for r in design[key])  # noqa: E731
-    return dataclasses.replace(
-        config.model, link_type=design["link_type"], blocking_rules=rules("blocking_rules"),
-        comparisons=tuple(ComparisonSpec(c["comparison"], tuple(c["columns"]), c["args"]) for c in design["comparisons"]),
-        training=dataclasses.replace(config.model.training, em_blocking_rules=rules("em_blocking_rules"), deterministic_rules=rules("deterministic_rules")),
-    )  # fmt: skip
+    return model_from_design(config.model, json.loads(path.read_text()))
 
 
 def _duckdb_recall(con, records_path: str, model) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -15,6 +16,7 @@ from customer_identity.resolution.model_design import (
     decide_link_guard,
     derive_design,
     link_type_for,
+    model_from_design,
     possible_pairs,
     select_blocking_rules,
     untolerated_attributes,
@@ -94,6 +96,14 @@ def test_pinned_settings_win_and_are_reported():
     design = derive_design(pinned, _profile(10_000, UK_LIKE), 2, _counter({}))
     assert design.blocking_rules == (("email_std",), ("surname_std", "postcode_outward"))
     assert design.pinned == ("blocking_rules",) and design.link_type == "link_only"
+
+
+def test_a_saved_design_gives_back_the_model_it_designed():
+    design = derive_design(MODEL, _profile(10_000, UK_LIKE), 2, _counter({}))
+    saved = json.loads(json.dumps(design.as_dict()))  # as written beside the model
+    assert model_from_design(MODEL, saved) == design.apply(MODEL)
+    off = {**saved, "link_guard": {"active": False, "why": "no relatives"}}
+    assert model_from_design(MODEL, off).link_guard is None and MODEL.link_guard is not None
 
 
 def test_blocking_keeps_the_cheapest_rules_within_the_budget():

@@ -203,6 +203,27 @@ def load_design(model_path: str) -> dict | None:
     return fs.read_json(path) if fs.is_file(path) else None
 
 
+def designed_model(model: ModelConfig, model_path: str) -> ModelConfig:
+    """The configured model with the whole design a saved model was trained with: what
+    scoring, a benchmark or a second engine needs to compare, block and train as that run did."""
+    design = load_design(model_path)
+    if design is None:
+        raise ModelTrainingError(f"{design_path(model_path)}: the model's design is missing; resolve with --full-refresh to design and train it")
+    return model_from_design(model, design)
+
+
+def model_from_design(model: ModelConfig, design: Mapping) -> ModelConfig:
+    """``model`` with a saved design (``ModelDesign.as_dict``) applied: link type, comparisons,
+    blocking, EM and deterministic rules, and the link guard as the design decided it."""
+    rules = lambda key: tuple(tuple(r) for r in design[key])  # noqa: E731
+    return replace(
+        model, link_type=design["link_type"], blocking_rules=rules("blocking_rules"),
+        comparisons=tuple(ComparisonSpec(c["comparison"], tuple(c["columns"]), c["args"]) for c in design["comparisons"]),
+        training=replace(model.training, em_blocking_rules=rules("em_blocking_rules"), deterministic_rules=rules("deterministic_rules")),
+        link_guard=guard_as_designed(model.link_guard, design.get("link_guard", {})),
+    )  # fmt: skip
+
+
 def guard_as_designed(guard: LinkGuard | None, decision: Mapping) -> LinkGuard | None:
     """The configured guard as a design decided it: off, or on with the cap the data gave."""
     if guard is None or not decision.get("active", True):
