@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
+from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
 
+from customer_identity.core import fs
 from customer_identity.core.catalog import Catalog
 from customer_identity.core.config import load_config
 from customer_identity.resolution import matching
@@ -113,7 +116,7 @@ def test_u_refinement_on_a_record_sample_estimates_what_every_pair_gives(spark, 
 
 
 @pytest.mark.slow
-def test_pairs_scored_in_the_driver_are_those_spark_scores(spark, tiny_run):
+def test_pairs_scored_in_the_driver_are_those_spark_scores(spark, tiny_run, tmp_path):
     """The driver_sample engine's refinement steps score pairs among the sample with Splink on
     DuckDB: with every record in the sample, the same pairs as on Spark, the same weights (the
     saved term frequencies, and the conditional caps when asked), the same filter."""
@@ -128,11 +131,15 @@ def test_pairs_scored_in_the_driver_are_those_spark_scores(spark, tiny_run):
     sample = matching.driver_sample(by_source, 1_000_000, seed=1)
     template = matching.duckdb_linker(DuckDBAPI(), sample, link_type, matching.build_settings(model, link_type)).misc.save_model_to_json()
     driver = matching.DriverPairs(sample, link_type, template, rate=1.0)
-    model_path = catalog.path("model.splink")
-    for rule, where, conditional in (
-        (("first_name_canonical", "surname_std"), None, False),
-        (("postcode_std", "address_line_1_std"), "gamma_name > 0", True),
-    ):
+    saved = Path(catalog.path("model.splink"))
+    shutil.copytree(saved.parent, tmp_path / "model")  # the run's model is shared with other tests: change a copy
+    model_path = str(tmp_path / "model" / saved.name)
+    cases = [(("first_name_canonical", "surname_std"), None, False), (("postcode_std", "address_line_1_std"), "gamma_name > 0", True)]
+    # a second round after the parameters and the term frequencies changed, as between training
+    # rounds: the driver reuses each rule's comparison vectors and must score with the new ones
+    for n, (rule, where, conditional) in enumerate([*cases, *cases]):
+        if n == len(cases):
+            _change_parameters_and_frequencies(spark, model_path)
         on_spark, spark_scale, _ = matching._score_every_pair(spark, model, by_source, model_path, rule, "test", conditional, where)
         on_driver, driver_scale, rate = matching._score_every_pair(spark, model, by_source, model_path, rule, "test", conditional, where, driver)
         assert spark_scale == driver_scale == rate == 1.0
@@ -147,3 +154,15 @@ def test_pairs_scored_in_the_driver_are_those_spark_scores(spark, tiny_run):
         assert all(driver_sums[g][0] == spark_sums[g][0] and driver_sums[g][1] == pytest.approx(spark_sums[g][1], rel=1e-9) for g in spark_sums)
         if conditional:
             assert any(c.startswith("mw_given_") for c in on_driver.columns)
+
+
+def _change_parameters_and_frequencies(spark, model_path: str) -> None:
+    """Halve the u of every comparison's most identifying level and double every saved term frequency."""
+    settings = fs.read_json(model_path)
+    for comparison in settings["comparisons"]:
+        level = next(lv for lv in comparison["comparison_levels"] if "u_probability" in lv)
+        level["u_probability"] /= 2
+    fs.write_json(model_path, settings)
+    for column in matching.tf_columns(model_path):
+        tf = spark.read.parquet(matching.tf_path(model_path, column)).localCheckpoint(eager=True)
+        tf.withColumn(f"tf_{column}", F.col(f"tf_{column}") * 2).write.mode("overwrite").parquet(matching.tf_path(model_path, column))

@@ -666,9 +666,14 @@ DEDUPE_TABLE = "records"
 def duckdb_linker(db_api, sample: Mapping[str, Any], link_type: str, settings):
     """A Splink linker on DuckDB over the driver's Arrow tables, registered as :func:`_register`
     registers them on Spark: one table when the model dedupes, one per source when it links."""
+    return new_linker(duckdb_inputs(db_api, sample, link_type), settings)
+
+
+def duckdb_inputs(db_api, sample: Mapping[str, Any], link_type: str):
+    """The driver's Arrow tables registered with Splink on DuckDB (once per connection), as a linker takes them."""
     if link_type == "dedupe_only":
-        return new_linker(db_api.register(sample[DEDUPE_TABLE], table_name=DEDUPE_TABLE), settings)
-    return new_linker([db_api.register(table, dataset_display_name=name, table_name=name) for name, table in sample.items()], settings)
+        return db_api.register(sample[DEDUPE_TABLE], table_name=DEDUPE_TABLE)
+    return [db_api.register(table, dataset_display_name=name, table_name=name) for name, table in sample.items()]
 
 
 class DriverPairs:
@@ -683,26 +688,47 @@ class DriverPairs:
     """
 
     def __init__(self, sample: Mapping[str, Any], link_type: str, settings: dict, rate: float) -> None:
+        from splink import DuckDBAPI  # noqa: PLC0415
+
         self.sample, self.link_type, self.settings, self.rate = dict(sample), link_type, settings, rate
+        self._db = DuckDBAPI()  # the relations returned read from its connection
+        self._inputs = duckdb_inputs(self._db, self.sample, link_type)
+        self._vectors: dict[tuple[str, ...], tuple[Any, int]] = {}  # rule -> (comparison vectors, pairs)
+        self._previous: list[Any] = []  # the last call's tables and view: dropped at the next call
 
     def score(self, spark: SparkSession, model_path: str, rule: Sequence[str], where: str | None, conditional: bool) -> tuple[Any, int]:
         """(the scored pairs ``where`` keeps, as a DuckDB relation of record keys, levels,
         weights and probabilities, capped by the saved conditional evidence when
-        ``conditional``; the number of pairs ``rule`` generates in the sample)."""
-        from splink import DuckDBAPI  # noqa: PLC0415
+        ``conditional``; the number of pairs ``rule`` generates in the sample).
+
+        A rule's comparison vectors (its pairs' levels, which no parameter changes) are
+        computed once; each call joins the saved term frequencies to them afresh and runs
+        Splink's prediction SQL with the saved parameters, as ``predict`` would. The relation
+        returned is valid until the next call.
+        """
+        from splink.internals.pipeline import CTEPipeline  # noqa: PLC0415
+        from splink.internals.predict import predict_from_comparison_vectors_sqls_using_settings  # noqa: PLC0415
 
         settings = carry_parameters(fs.read_json(model_path), self.settings)
         settings.update(
             link_type=self.link_type, retain_matching_columns=True, retain_intermediate_calculation_columns=True,  # gamma_* need both
             blocking_rules_to_generate_predictions=[_block_on(rule).create_blocking_rule_dict("duckdb")],
         )  # fmt: skip
-        db = self._db = DuckDBAPI()  # the relation returned reads from its connection
-        linker = duckdb_linker(db, self.sample, self.link_type, settings)
+        self._drop_previous()
+        linker = new_linker(self._inputs, settings)
+        lookups = {}
         for column in tf_columns(model_path):
-            lookup = spark.read.parquet(tf_path(model_path, column)).toArrow()
-            linker.table_management.register_term_frequency_lookup(db.register(lookup, table_name=f"tf_{column}"), column)
-        predictions = linker.inference.predict().as_duckdbpyrelation()
-        generated = int(predictions.aggregate("count(*)").fetchall()[0][0])
+            lookups[column] = self._db.register(spark.read.parquet(tf_path(model_path, column)).toArrow(), table_name=f"tf_{column}_{uuid.uuid4().hex[:8]}")
+            linker.table_management.register_term_frequency_lookup(lookups[column], column)
+        if tuple(rule) not in self._vectors:
+            self._vectors[tuple(rule)] = self._comparison_vectors(linker)
+        vectors, generated = self._vectors[tuple(rule)]
+        view = self._with_frequencies(vectors, lookups)
+        pipeline = CTEPipeline([self._db.table_to_splink_dataframe("__splink__df_comparison_vectors", view)])
+        pipeline.enqueue_list_of_sqls(predict_from_comparison_vectors_sqls_using_settings(linker._settings_obj))
+        scored = self._db.sql_pipeline_to_splink_dataframe(pipeline)
+        self._previous = [scored, view, *lookups.values()]
+        predictions = scored.as_duckdbpyrelation()
         kept = predictions.filter(where) if where else predictions
         keep = [c for c in kept.columns if c in (f"{UNIQUE_ID}_l", f"{UNIQUE_ID}_r", "match_weight", "match_probability") or c.startswith(("gamma_", "mw_"))]
         pairs = kept.select(*keep)
@@ -711,6 +737,50 @@ class DriverPairs:
             for column, sql in dependence.cap_columns(fs.read_json(conditional_u_path(model_path)), pairs.columns):
                 pairs = pairs.select(f"* REPLACE ({sql} AS {column})" if column in pairs.columns else f"*, {sql} AS {column}")
         return pairs, generated
+
+    def _comparison_vectors(self, linker) -> tuple[Any, int]:
+        """The blocked pairs' comparison vectors as Splink's ``predict`` computes them, materialised."""
+        from splink.internals.comparison_vector_values import compute_comparison_vector_values_from_id_pairs_sqls  # noqa: PLC0415
+        from splink.internals.pipeline import CTEPipeline  # noqa: PLC0415
+        from splink.internals.vertically_concatenate import enqueue_df_concat_with_tf  # noqa: PLC0415
+
+        s = linker._settings_obj
+        blocked = linker.inference.compute_blocked_pairs_for_predict()
+        pipeline = CTEPipeline([blocked])
+        enqueue_df_concat_with_tf(linker, pipeline)
+        pipeline.enqueue_list_of_sqls(
+            compute_comparison_vector_values_from_id_pairs_sqls(
+                s._columns_to_select_for_blocking, s._columns_to_select_for_comparison_vector_values,
+                input_tablename_l="__splink__df_concat_with_tf", input_tablename_r="__splink__df_concat_with_tf",
+                source_dataset_input_column=s.column_info_settings.source_dataset_input_column,
+                unique_id_input_column=s.column_info_settings.unique_id_input_column, link_type=s._link_type, sql_dialect_str="duckdb",
+            )
+        )  # fmt: skip
+        vectors = self._db.sql_pipeline_to_splink_dataframe(pipeline)
+        blocked.drop_table_from_database_and_remove_from_cache()  # Splink caches blocked pairs per connection, not per rule
+        return vectors, int(vectors.as_duckdbpyrelation().aggregate("count(*)").fetchall()[0][0])
+
+    def _drop_previous(self) -> None:
+        for table in self._previous:
+            if isinstance(table, str):
+                self._db._execute_sql_against_backend(f"DROP VIEW IF EXISTS {table}")
+            else:
+                table.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
+        self._previous = []
+
+    def _with_frequencies(self, vectors, lookups: Mapping[str, Any]) -> str:
+        """A view of ``vectors`` whose term-frequency columns are read from ``lookups`` (left
+        joins on each side's value, as Splink attaches them to the records)."""
+        replaced, joins = [], []
+        for i, (column, lookup) in enumerate(lookups.items()):
+            for side in ("l", "r"):
+                alias = f"tf{i}{side}"
+                replaced.append(f"{alias}.tf_{column} AS tf_{column}_{side}")
+                joins.append(f"LEFT JOIN {lookup.physical_name} AS {alias} ON v.{column}_{side} = {alias}.{column}")
+        name = f"__vectors_{uuid.uuid4().hex[:8]}"
+        select = f"v.* REPLACE ({', '.join(replaced)})" if replaced else "v.*"
+        self._db._execute_sql_against_backend(f"CREATE VIEW {name} AS SELECT {select} FROM {vectors.physical_name} AS v {' '.join(joins)}")
+        return name
 
 
 def level_sums(pairs, comparison: str) -> dict[int, tuple[int, float]]:
@@ -1106,6 +1176,8 @@ def predict_pairs(
     overrides: SplinkOverrides = NO_OVERRIDES,
 ) -> DataFrame:
     """Score the blocked pairs with a saved model; pairs below ``threshold`` are dropped.
+    The pairs are read from Splink's materialised predictions, with the link guard and
+    conditional caps applied as they are read.
 
     The model's saved term frequencies are used when it has them, so a pair scores the same
     whatever else is in the batch. When the records carry a boolean ``_is_new`` column,
@@ -1144,9 +1216,9 @@ def predict_pairs(
         elif model.link_guard is not None:
             predictions = with_link_guard(predictions, model.link_guard, guarded_levels(model_path, model.link_guard))
         first = [f"{UNIQUE_ID}_l", f"{UNIQUE_ID}_r", "source_dataset_l", "source_dataset_r", *[c for c in PAIR_COLUMNS if c in predictions.columns]]
-        pairs = predictions.select(*first, *[c for c in predictions.columns if c not in first])
-        # materialise while Splink's settings are in force: later stages read a plain table
-        return pairs.localCheckpoint(eager=True)
+        # Splink has materialised its predictions (model.spark.break_lineage_method): what is
+        # returned reads them, so the caller's write is the only other copy of the pairs
+        return predictions.select(*first, *[c for c in predictions.columns if c not in first])
 
 
 def _with_saved_conditional_evidence(predictions: DataFrame, model_path: str) -> DataFrame:
