@@ -466,17 +466,26 @@ def train_model(
             settings = without_untrained_defaults(settings, floor=1.0 / model.training.u_max_pairs)
 
         frequencies: dict[str, DataFrame] = {}  # computed once over all records, rescaled at each save
+        arrow_frequencies: dict[str, Any] = {}  # the same in the driver, for the driver's refinement steps
+        scales: dict[str, float] = {}
+
+        def write_frequencies() -> None:
+            for column, scale in scales.items():
+                tf = frequencies[column].withColumn(f"tf_{column}", F.col(f"tf_{column}") * F.lit(scale))
+                tf.write.mode("overwrite").parquet(tf_path(model_path, column))
 
         def save(settings: dict) -> None:
             fs.write_json(model_path, settings)
             corrected = _tf_level_u(settings)
             for column in tf_columns(model_path):
                 # value frequencies count every record of a person, like u: scaled by the same correction
-                scale = corrected[column] / sampled[column] if sampled.get(column) else 1.0
+                scales[column] = corrected[column] / sampled[column] if sampled.get(column) else 1.0
                 if column not in frequencies:
                     frequencies[column] = linker.table_management.compute_tf_table(column).as_spark_dataframe().localCheckpoint(eager=True)
-                tf = frequencies[column]
-                tf.withColumn(f"tf_{column}", F.col(f"tf_{column}") * F.lit(scale)).write.mode("overwrite").parquet(tf_path(model_path, column))
+                if driver is not None:  # handed over in memory; written once, when training ends
+                    driver.frequencies[column] = scaled_frequencies(arrow_frequencies.setdefault(column, frequencies[column].toArrow()), column, scales[column])
+            if driver is None:  # training on Spark reads them back at each round
+                write_frequencies()
 
         with steps("term frequencies"):
             save(settings)
@@ -494,6 +503,9 @@ def train_model(
         if all(abs(entry["refined"] / (before.get(name, entry["sampled"]) or entry["refined"]) - 1) < U_REFINE_TOLERANCE for name, entry in refined.items()):
             break
     fs.write_json(u_refined_path(model_path), refined)
+    if driver is not None:
+        with steps("term frequencies"):
+            write_frequencies()
     if model.conditional_evidence:
         try:
             with steps("conditional evidence"):
@@ -695,6 +707,9 @@ class DriverPairs:
         self._inputs = duckdb_inputs(self._db, self.sample, link_type)
         self._vectors: dict[tuple[str, ...], tuple[Any, int]] = {}  # rule -> (comparison vectors, pairs)
         self._previous: list[Any] = []  # the last call's tables and view: dropped at the next call
+        # column -> the saved term frequencies as an Arrow table, when training hands them over
+        # as it saves them; otherwise each call reads them from the model's directory
+        self.frequencies: dict[str, Any] = {}
 
     def score(self, spark: SparkSession, model_path: str, rule: Sequence[str], where: str | None, conditional: bool) -> tuple[Any, int]:
         """(the scored pairs ``where`` keeps, as a DuckDB relation of record keys, levels,
@@ -718,7 +733,8 @@ class DriverPairs:
         linker = new_linker(self._inputs, settings)
         lookups = {}
         for column in tf_columns(model_path):
-            lookups[column] = self._db.register(spark.read.parquet(tf_path(model_path, column)).toArrow(), table_name=f"tf_{column}_{uuid.uuid4().hex[:8]}")
+            table = self.frequencies.get(column) or spark.read.parquet(tf_path(model_path, column)).toArrow()
+            lookups[column] = self._db.register(table, table_name=f"tf_{column}_{uuid.uuid4().hex[:8]}")
             linker.table_management.register_term_frequency_lookup(lookups[column], column)
         if tuple(rule) not in self._vectors:
             self._vectors[tuple(rule)] = self._comparison_vectors(linker)
@@ -726,9 +742,9 @@ class DriverPairs:
         view = self._with_frequencies(vectors, lookups)
         pipeline = CTEPipeline([self._db.table_to_splink_dataframe("__splink__df_comparison_vectors", view)])
         pipeline.enqueue_list_of_sqls(predict_from_comparison_vectors_sqls_using_settings(linker._settings_obj))
-        scored = self._db.sql_pipeline_to_splink_dataframe(pipeline)
-        self._previous = [scored, view, *lookups.values()]
-        predictions = scored.as_duckdbpyrelation()
+        # not materialised: what the caller sums is computed from the columns it reads
+        predictions = self._db._con.sql(pipeline.generate_cte_pipeline_sql())
+        self._previous = [view, *lookups.values()]
         kept = predictions.filter(where) if where else predictions
         keep = [c for c in kept.columns if c in (f"{UNIQUE_ID}_l", f"{UNIQUE_ID}_r", "match_weight", "match_probability") or c.startswith(("gamma_", "mw_"))]
         pairs = kept.select(*keep)
@@ -781,6 +797,14 @@ class DriverPairs:
         select = f"v.* REPLACE ({', '.join(replaced)})" if replaced else "v.*"
         self._db._execute_sql_against_backend(f"CREATE VIEW {name} AS SELECT {select} FROM {vectors.physical_name} AS v {' '.join(joins)}")
         return name
+
+
+def scaled_frequencies(table, column: str, scale: float):
+    """An Arrow term-frequency table (``column``, ``tf_<column>``) with its frequencies multiplied by ``scale``."""
+    import pyarrow.compute as pc  # noqa: PLC0415
+
+    name = f"tf_{column}"
+    return table.set_column(table.schema.get_field_index(name), name, pc.multiply(table.column(name), scale))
 
 
 def level_sums(pairs, comparison: str) -> dict[int, tuple[int, float]]:
