@@ -733,7 +733,9 @@ class DriverPairs:
         linker = new_linker(self._inputs, settings)
         lookups = {}
         for column in tf_columns(model_path):
-            table = self.frequencies.get(column) or spark.read.parquet(tf_path(model_path, column)).toArrow()
+            table = self.frequencies.get(column)
+            if table is None:
+                table = spark.read.parquet(tf_path(model_path, column)).toArrow()
             lookups[column] = self._db.register(table, table_name=f"tf_{column}_{uuid.uuid4().hex[:8]}")
             linker.table_management.register_term_frequency_lookup(lookups[column], column)
         if tuple(rule) not in self._vectors:
