@@ -482,8 +482,10 @@ def train_model(
                 scales[column] = corrected[column] / sampled[column] if sampled.get(column) else 1.0
                 if column not in frequencies:
                     frequencies[column] = linker.table_management.compute_tf_table(column).as_spark_dataframe().localCheckpoint(eager=True)
+                    if driver is not None:
+                        arrow_frequencies[column] = frequencies[column].toArrow()
                 if driver is not None:  # handed over in memory; written once, when training ends
-                    driver.frequencies[column] = scaled_frequencies(arrow_frequencies.setdefault(column, frequencies[column].toArrow()), column, scales[column])
+                    driver.frequencies[column] = scaled_frequencies(arrow_frequencies[column], column, scales[column])
             if driver is None:  # training on Spark reads them back at each round
                 write_frequencies()
 
