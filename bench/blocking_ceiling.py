@@ -68,6 +68,7 @@ def measure(config_path: str, extras: list[tuple[str, ...]]) -> dict:
     from customer_identity.core.catalog import Catalog  # noqa: PLC0415
     from customer_identity.core.config import load_config  # noqa: PLC0415
     from customer_identity.core.spark import build_session  # noqa: PLC0415
+    from customer_identity.resolution.blocking import with_block_keys  # noqa: PLC0415
     from customer_identity.resolution.model_design import saved_blocking_rules  # noqa: PLC0415
     from customer_identity.trust.evaluation import blocking_ceiling  # noqa: PLC0415
     from customer_identity.trust.stage import generator_truth  # noqa: PLC0415
@@ -77,8 +78,8 @@ def measure(config_path: str, extras: list[tuple[str, ...]]) -> dict:
     catalog = Catalog(config)
     truth = generator_truth(spark, catalog, catalog.read(spark, "gold.customer_crosswalk")).localCheckpoint(eager=True)
     relations = catalog.read(spark, "truth.table", table="relations")
-    records = catalog.read(spark, "silver.identity_records").localCheckpoint(eager=True)
     base = [tuple(r) for r in saved_blocking_rules(catalog.path("model.splink"), config.model)]
+    records = with_block_keys(catalog.read(spark, "silver.identity_records"), [*base, *extras]).localCheckpoint(eager=True)
     t0 = time.monotonic()
     results = [{"rules": ["+".join(r) for r in base], "extra": None, **asdict(blocking_ceiling(spark, records, truth, relations, base, config.clustering))}]
     for extra in extras:

@@ -28,6 +28,7 @@ def analyse(config_path: str) -> dict:
     from customer_identity.core.catalog import Catalog  # noqa: PLC0415
     from customer_identity.core.config import load_config  # noqa: PLC0415
     from customer_identity.core.spark import build_session  # noqa: PLC0415
+    from customer_identity.resolution.blocking import rule_attributes, with_block_keys  # noqa: PLC0415
     from customer_identity.resolution.matching import all_present, count_comparisons  # noqa: PLC0415
     from customer_identity.resolution.model_design import saved_blocking_rules  # noqa: PLC0415
     from customer_identity.trust.evaluation import blocked_by  # noqa: PLC0415
@@ -35,8 +36,9 @@ def analyse(config_path: str) -> dict:
     config = load_config("local", config_path)
     spark = build_session(config)
     rules = saved_blocking_rules(Catalog(config).path("model.splink"), config.model)
-    columns = sorted({c for rule in rules for c in rule})
-    records = Catalog(config).read(spark, "silver.identity_records").select("record_key", *columns).localCheckpoint(eager=True)
+    attributes = sorted({c for rule in rules for c in rule_attributes(rule)})
+    records = Catalog(config).read(spark, "silver.identity_records").select("record_key", *attributes)
+    records = with_block_keys(records, rules).localCheckpoint(eager=True)
     n = records.count()
     counts = count_comparisons(records, rules)
     rows = []

@@ -261,10 +261,13 @@ def _export_records(overlay: Path) -> None:
     from customer_identity.core.catalog import Catalog  # noqa: PLC0415
     from customer_identity.core.config import load_config  # noqa: PLC0415
     from customer_identity.core.spark import build_session  # noqa: PLC0415
+    from customer_identity.resolution.blocking import with_block_keys  # noqa: PLC0415
 
     config = load_config("local", str(overlay))
     spark = build_session(config)
-    Catalog(config).read(spark, "silver.identity_records").write.mode("overwrite").parquet(f"{config.tables.silver}/identity_records_parquet")
+    # with (a)'s bounded blocking keys, sized over all records as (a) sizes them: the baselines block as (a) does
+    records = with_block_keys(Catalog(config).read(spark, "silver.identity_records"), _designed_model(config).blocking_rules)
+    records.write.mode("overwrite").parquet(f"{config.tables.silver}/identity_records_parquet")
 
 
 def _markdown(results: dict) -> str:

@@ -15,6 +15,7 @@ from personal_data import assert_no_personal_data_logged, personal_values
 from pyspark.sql import functions as F
 
 from customer_identity.core.config import ConfigError, load_config
+from customer_identity.resolution.blocking import bounded_rule
 from customer_identity.resolution.identities import IDENTITY_COLUMNS
 from customer_identity.resolution.matching import SplinkOverrides, conditional_u_path, count_comparisons, guarded_levels, level_labels, predict_pairs
 from customer_identity.resolution.stage import scoring_model
@@ -145,6 +146,15 @@ def test_two_records_compared_end_to_end(spark, run):
     assert {(r.record_key_l, r.record_key_r) for r in lean.collect()} == {(r.record_key_l, r.record_key_r) for r in rows}
     in_splink = predict_pairs(spark, model, records, model_path, 0.0, SplinkOverrides(predict={"threshold_match_probability": cut}))
     assert {(r.record_key_l, r.record_key_r) for r in in_splink.collect()} == above
+
+    # a name rule bounded by block size: the three robert hughes (one account, two CRM records)
+    # make one block, sized over both sources together
+    def named(bound):
+        bounded = dataclasses.replace(model, blocking_rules=(bounded_rule(("first_name_canonical", "surname_std"), bound),))
+        return {frozenset((r.record_key_l, r.record_key_r)) for r in predict_pairs(spark, bounded, records, model_path, 0.0).collect()}
+
+    assert named(2) == set()
+    assert named(3) == {frozenset(p) for p in [("platform:1", "crm:D"), ("platform:1", "crm:E"), ("crm:D", "crm:E")]}
 
 
 def test_link_guard_levels_are_checked_against_the_saved_model(run):

@@ -9,6 +9,7 @@ import pytest
 
 from customer_identity.core.config import load_config
 from customer_identity.core.errors import ComparisonBudgetExceeded, ModelTrainingError
+from customer_identity.resolution.blocking import bounded_rule, rule_attributes, rule_bound
 from customer_identity.resolution.model_design import (
     MIN_HOUSEHOLD_PAIRS,
     RuleCount,
@@ -17,6 +18,7 @@ from customer_identity.resolution.model_design import (
     derive_design,
     link_type_for,
     model_from_design,
+    name_block_bound,
     possible_pairs,
     select_blocking_rules,
     untolerated_attributes,
@@ -69,8 +71,8 @@ def test_every_blocked_attribute_has_a_rule_that_avoids_it_and_every_comparison_
     profile = _profile(10_000, attrs)
     design = derive_design(MODEL, profile, 2, _counter({"postcode_std": 40_000_000, "postcode_outward": 49_000_000}))
     assert design.untolerated == ()
-    keyed = {c for r in design.blocking_rules for c in r}
-    assert all(any(c not in r for r in design.blocking_rules) for c in keyed)
+    keyed = {c for r in design.blocking_rules for c in rule_attributes(r)}
+    assert all(any(c not in rule_attributes(r) for r in design.blocking_rules) for c in keyed)
     for spec in design.comparisons:  # each comparison is free in at least one EM session
         assert any(not comparison_columns(spec) & set(rule) for rule in design.em_blocking_rules), spec
     compared = {c for spec in design.comparisons for c in comparison_columns(spec)}
@@ -115,10 +117,29 @@ def test_blocking_keeps_the_cheapest_rules_within_the_budget():
         derive_design(dataclasses_replace(MODEL, max_comparisons=1), _profile(10_000, UK_LIKE), 2, _counter(dict.fromkeys(UK_LIKE, 1000)))
 
 
+def test_names_alone_key_only_on_names_few_records_share_within_the_budget():
+    bound = name_block_bound(MODEL)
+    assert bound == round(1 / MODEL.predict_threshold)
+    design = derive_design(MODEL, _profile(10_000, UK_LIKE), 2, _counter({}))
+    assert bounded_rule(("first_name_canonical", "surname_std"), bound) in design.blocking_rules
+    assert ("first_name_canonical", "surname_std") not in design.blocking_rules
+    assert all(rule_bound(r) is None for r in design.blocking_rules if set(rule_attributes(r)) != {"first_name_canonical", "surname_std"})
+
+    def count(rules):  # the name rule's pairs shrink with its bound; every other rule costs 100
+        return [RuleCount(tuple(r), (rule_bound(r) or 0) * 1000 if rule_bound(r) else 100, 5) for r in rules]
+
+    others = len(design.blocking_rules) - 1
+    tight = dataclasses_replace(MODEL, max_comparisons=others * 100 + 30_000)  # bound 100 costs 100,000, 50 costs 50,000, 25 costs 25,000
+    design = derive_design(tight, _profile(10_000, UK_LIKE), 2, count)
+    assert bounded_rule(("first_name_canonical", "surname_std"), 25) in design.blocking_rules
+    assert any(rule_bound(c.rule) == bound for c, _ in design.rejected_blocking)  # the wider bound is reported as left out
+
+
 def test_untolerated_attributes():
     assert untolerated_attributes([("a", "b"), ("a", "c")]) == ("a",)
     assert untolerated_attributes([("a", "b"), ("c",)]) == ()
     assert untolerated_attributes([("a",)]) == ("a",)
+    assert untolerated_attributes([bounded_rule(("a", "b"), 9), ("a", "c")]) == ("a",)  # a bounded rule keys on its attributes
 
 
 def test_nothing_to_compare_is_one_clear_error():

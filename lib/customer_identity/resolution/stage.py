@@ -32,7 +32,7 @@ from customer_identity.core.errors import RowCountMismatch
 from customer_identity.core.io import delete_pairs_of, delete_rows_of, delta_exists, delta_version, read_delta, remap_and_append, upsert_delta, write_delta
 from customer_identity.ingestion.contracts import BATCH, INGESTED_AT
 from customer_identity.ingestion.stage import source_row_counts
-from customer_identity.resolution import clustering, golden, identities, ids, incremental, matching, model_design, profile
+from customer_identity.resolution import blocking, clustering, golden, identities, ids, incremental, matching, model_design, profile
 from customer_identity.resolution.standardise import nickname_table
 from customer_identity.trust import review
 from customer_identity.trust.review import ReviewFileError
@@ -387,11 +387,13 @@ def _resolve_incremental(
 
     model = scoring_model(config, model_path)
     rules = model.blocking_rules
-    scored = records.join(to_score, "record_key", "left_semi")
-    partners = incremental.blocking_partners(records.join(to_score, "record_key", "left_anti"), scored, rules)
+    # bounded keys are sized over every record, not over those this run scores
+    keyed = blocking.with_block_keys(records, rules)
+    scored = keyed.join(to_score, "record_key", "left_semi")
+    partners = incremental.blocking_partners(keyed.join(to_score, "record_key", "left_anti"), scored, rules)
     flagged = to_score.withColumn(matching.NEW_FLAG, F.lit(True))
     inputs = (
-        records.join(to_score.unionByName(partners).distinct(), "record_key", "left_semi")
+        keyed.join(to_score.unionByName(partners).distinct(), "record_key", "left_semi")
         .join(flagged, "record_key", "left")
         .withColumn(matching.NEW_FLAG, F.coalesce(matching.NEW_FLAG, F.lit(False)))
         .localCheckpoint(eager=True)

@@ -23,6 +23,7 @@ from pyspark.sql.window import Window
 
 from customer_identity.core.config import ClusteringConfig
 from customer_identity.core.errors import SourceReadError
+from customer_identity.resolution.blocking import with_block_keys
 from customer_identity.resolution.clustering import cluster_records
 
 
@@ -219,7 +220,9 @@ class Ceiling:
 def blocking_ceiling(
     spark: SparkSession, records: DataFrame, truth: DataFrame, relations: DataFrame, rules: Sequence[Sequence[str]], clustering: ClusteringConfig
 ) -> Ceiling:
-    """Cluster the true pairs the ``rules`` generate and score that partition like a resolve."""
+    """Cluster the true pairs the ``rules`` generate and score that partition like a resolve.
+    Bounded rules' blocks are sized over ``records``, as a resolve over them sizes them."""
+    records = with_block_keys(records, rules)
     columns = sorted({c for rule in rules for c in rule})
     pairs = true_pairs(records, truth, columns).withColumn("blocked", blocked_by(rules)).cache()
     counts = pairs.agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("blocked").cast("long")).alias("b")).first()
