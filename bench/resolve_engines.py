@@ -39,32 +39,36 @@ from pathlib import Path
 RECORDS_PER_PERSON = 1.85  # identity records per person on the generator's default rates
 
 
-def _tree_rss(pid: int) -> int:
-    """Resident bytes of a process and all its descendants (Linux /proc)."""
-    total, stack = 0, [pid]
+def _tree_rss(pid: int) -> tuple[int, int]:
+    """Resident bytes of a process and all its descendants, and of the process alone (Linux /proc)."""
+    total, own, stack = 0, 0, [pid]
     while stack:
         p = stack.pop()
         try:
             status = Path(f"/proc/{p}/status").read_text()
-            total += next(int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:"))
+            rss = next(int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:"))
+            total += rss
+            own = rss if p == pid else own
             for task in Path(f"/proc/{p}/task").iterdir():
                 stack += [int(c) for c in (task / "children").read_text().split()]
         except (FileNotFoundError, ProcessLookupError, StopIteration):
             continue
-    return total
+    return total, own
 
 
-def _run(cmd: list[str], log: Path) -> tuple[float, int]:
-    """Run ``cmd``; (wall seconds, peak resident bytes of its process tree)."""
-    started, peak = time.monotonic(), 0
+def _run(cmd: list[str], log: Path) -> tuple[float, int, int]:
+    """Run ``cmd``; (wall seconds, peak resident bytes of its process tree, peak of the Python
+    process alone: the driver's own memory, apart from the JVM that local mode runs the tasks in)."""
+    started, peak, python_peak = time.monotonic(), 0, 0
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
         done = threading.Event()
 
         def watch() -> None:
-            nonlocal peak
+            nonlocal peak, python_peak
             while not done.is_set():
-                peak = max(peak, _tree_rss(proc.pid))
+                tree, own = _tree_rss(proc.pid)
+                peak, python_peak = max(peak, tree), max(python_peak, own)
                 time.sleep(0.5)
 
         watcher = threading.Thread(target=watch, daemon=True)
@@ -74,7 +78,7 @@ def _run(cmd: list[str], log: Path) -> tuple[float, int]:
         watcher.join()
     if code not in (0, 4):
         raise SystemExit(f"{' '.join(cmd[:4])} exited with {code}; see {log}")
-    return round(time.monotonic() - started, 1), peak
+    return round(time.monotonic() - started, 1), peak, python_peak
 
 
 def _overlay(work: Path, size: int) -> Path:
@@ -212,21 +216,21 @@ def main() -> int:
             _run([py, "-m", "jobs.ingest", *common], root / "ingest.log")
         row: dict = results["sizes"].get(str(size), {})
         if "ours" in args.engines.split(","):
-            wall, peak = _run([py, "-m", "jobs.resolve", *common, "--full-refresh"], root / "ours.log")
-            row["ours"] = {"wall_seconds": wall, "peak_rss_gb": round(peak / 2**30, 2), **_last_metrics(overlay)}
+            wall, peak, python_peak = _run([py, "-m", "jobs.resolve", *common, "--full-refresh"], root / "ours.log")
+            row["ours"] = {"wall_seconds": wall, **_gb(peak, python_peak), **_last_metrics(overlay)}
             _export_records(overlay)
         if "ours_spark" in args.engines.split(","):  # (a) with model.training.engine: spark
             on_spark = root / "overlay_spark.yaml"
             on_spark.write_text(overlay.read_text() + "model:\n  training:\n    engine: spark\n")
-            wall, peak = _run([py, "-m", "jobs.resolve", "--env", "local", "--config", str(on_spark), "--full-refresh"], root / "ours_spark.log")
-            row["ours_spark"] = {"wall_seconds": wall, "peak_rss_gb": round(peak / 2**30, 2), **_last_metrics(on_spark)}
+            wall, peak, python_peak = _run([py, "-m", "jobs.resolve", "--env", "local", "--config", str(on_spark), "--full-refresh"], root / "ours_spark.log")
+            row["ours_spark"] = {"wall_seconds": wall, **_gb(peak, python_peak), **_last_metrics(on_spark)}
             if "ours" not in args.engines.split(","):
                 _export_records(overlay)
         for engine in ("splink_spark", "splink_duckdb"):
             if engine in args.engines.split(","):
                 out = root / f"{engine}.json"
-                wall, peak = _run([py, __file__, "--baseline", engine, str(overlay), str(out)], root / f"{engine}.log")
-                row[engine] = {"wall_seconds": wall, "peak_rss_gb": round(peak / 2**30, 2), **json.loads(out.read_text())}
+                wall, peak, python_peak = _run([py, __file__, "--baseline", engine, str(overlay), str(out)], root / f"{engine}.log")
+                row[engine] = {"wall_seconds": wall, **_gb(peak, python_peak), **json.loads(out.read_text())}
         for ours in ("ours", "ours_spark"):
             for engine in ("splink_spark", "splink_duckdb"):
                 if ours in row and engine in row:
@@ -237,6 +241,10 @@ def main() -> int:
     (work / "resolve_engines.md").write_text(_markdown(results))
     print(_markdown(results))
     return 0
+
+
+def _gb(tree: int, python: int) -> dict:
+    return {"peak_rss_gb": round(tree / 2**30, 2), "python_peak_rss_gb": round(python / 2**30, 2)}
 
 
 def _last_metrics(overlay: Path) -> dict:
@@ -271,20 +279,23 @@ def _export_records(overlay: Path) -> None:
 
 
 def _markdown(results: dict) -> str:
-    lines = [f"Machine: {results['machine']}; Spark local[2]. Wall seconds (train / predict / cluster), peak RSS of the process tree.", "",
-             "| identity records | (a) this project (training on a driver sample) | (a') training on Spark | (b) Splink on Spark, defaults | (c) Splink on DuckDB | a/b | a'/b | a/c |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [f"Machine: {results['machine']}; Spark local[2]. Wall seconds (train / predict / cluster), peak RSS of the process tree "
+             "(of the Python driver process alone). a/b: wall time; tpc a/b: train + predict + cluster.", "",
+             "| identity records | (a) this project (training on a driver sample) | (a') training on Spark | (b) Splink on Spark, defaults | (c) Splink on DuckDB | a/b | tpc a/b | a'/b | a/c |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
 
     def cell(r: dict | None) -> str:
         if not r:
             return "not run"
         st = r["stage_seconds"]
-        return f"{r['wall_seconds']} s ({st.get('train', 0)} / {st.get('predict', 0)} / {st.get('cluster', 0)}), {r['peak_rss_gb']} GB"
+        python = f" ({r['python_peak_rss_gb']})" if "python_peak_rss_gb" in r else ""
+        return f"{r['wall_seconds']} s ({st.get('train', 0)} / {st.get('predict', 0)} / {st.get('cluster', 0)}), {r['peak_rss_gb']} GB{python}"
 
     for size, row in sorted(results["sizes"].items(), key=lambda item: int(item[0])):
         n = row.get("ours", row.get("ours_spark", {})).get("identity_records", int(size))
         lines.append(f"| {n:,} | {cell(row.get('ours'))} | {cell(row.get('ours_spark'))} | {cell(row.get('splink_spark'))} | {cell(row.get('splink_duckdb'))} | "
-                     f"{row.get('ours_over_splink_spark', '')} | {row.get('ours_spark_over_splink_spark', '')} | {row.get('ours_over_splink_duckdb', '')} |")  # fmt: skip
+                     f"{row.get('ours_over_splink_spark', '')} | {_core_ratio(row.get('ours'), row.get('splink_spark'))} | "
+                     f"{row.get('ours_spark_over_splink_spark', '')} | {row.get('ours_over_splink_duckdb', '')} |")  # fmt: skip
     for engine, name in (("ours", "(a)"), ("ours_spark", "(a')")):
         ours = sorted((r[engine]["identity_records"], r[engine]["wall_seconds"]) for r in results["sizes"].values() if engine in r)
         if len(ours) >= 2:
@@ -296,6 +307,14 @@ def _markdown(results: dict) -> str:
                 steps = ", ".join(f"{step} {seconds:.1f}" for step, seconds in row[engine]["training_steps"].items())
                 lines += ["", f"{name} training steps at {int(size):,}, seconds: {steps}."]
     return "\n".join(lines) + "\n"
+
+
+def _core_ratio(ours: dict | None, theirs: dict | None) -> str:
+    """(a)'s train + predict + cluster seconds over the baseline's."""
+    if not ours or not theirs:
+        return ""
+    core = lambda r: sum(r["stage_seconds"].get(s, 0) for s in ("train", "predict", "cluster"))  # noqa: E731
+    return f"{core(ours) / core(theirs):.2f}" if core(theirs) else ""
 
 
 def growth_exponent(small: tuple[float, float], large: tuple[float, float]) -> float:
