@@ -3,7 +3,7 @@
 A rule on names alone pairs every two records that share a first name and surname. A
 common name makes a crowd: the pairs of a block grow as the square of its size, and among
 n records sharing a name a pair that shares nothing else is one person with a probability
-of about 1/n (each person has few records, and the name's term frequency makes agreeing on
+of at most about 1/n (each person has few records, and the name's term frequency makes agreeing on
 it worth about as much as the name is rare). Such a rule is therefore bounded: it keys only
 on values shared by at most ``max_block`` records, so that the rare names, where a shared
 name alone is evidence, are scored, and the crowds, where it is not, are left to the rules
@@ -13,7 +13,9 @@ A bounded rule is a blocking rule of one derived column, ``block__<a>__<b>__max<
 that holds the key of attributes ``a`` and ``b`` where at most K records carry it and is
 null elsewhere. Every consumer of blocking rules (Splink's ``block_on``, the comparison
 counts, incremental runs, the blocking ceiling) sees an ordinary equality on a column;
-:func:`with_block_keys` adds the column, counted over every record given.
+:func:`with_block_keys` adds the column, counted over every record given. An incremental
+run sizes the blocks over every record it holds; pairs scored while a block was within its
+bound stay in the match pairs after later records take it past the bound.
 """
 
 from __future__ import annotations
