@@ -5,7 +5,9 @@ from the generator), reads ``silver/identity_records`` and reports per blocking 
 pairs it generates, the pairs it adds beyond the earlier rules (what Splink scores: a pair
 found by an earlier rule is not scored again) and its largest block. Then fits each
 rule's growth exponent (comparisons ~ N^k, least squares on log-log) and projects the
-comparisons at ``--project`` records. Prints the machine, a JSON document and a markdown
+comparisons at ``--project`` records. Every size takes the rules in one order, the last
+config's design order (the largest run, by convention), so that each rule's added pairs
+mean the same at every size. Prints the machine, a JSON document and a markdown
 table; ``--out`` writes the JSON too.
 
     python bench/blocking_growth.py --configs /tmp/bench_engines/n100000/overlay.yaml,/tmp/bench_engines/n300000/overlay.yaml
@@ -19,10 +21,11 @@ import math
 import os
 import platform
 import sys
+from pathlib import Path
 
 
-def analyse(config_path: str) -> dict:
-    """Per-rule pair counts of one run's identity records."""
+def analyse(config_path: str, order: list[list[str]] | None = None) -> dict:
+    """Per-rule pair counts of one run's identity records, its rules in ``order`` first."""
     from pyspark.sql import functions as F  # noqa: PLC0415
 
     from customer_identity.core.catalog import Catalog  # noqa: PLC0415
@@ -35,7 +38,9 @@ def analyse(config_path: str) -> dict:
 
     config = load_config("local", config_path)
     spark = build_session(config)
-    rules = saved_blocking_rules(Catalog(config).path("model.splink"), config.model)
+    own = [tuple(r) for r in saved_blocking_rules(Catalog(config).path("model.splink"), config.model)]
+    first = [tuple(r) for r in order or [] if tuple(r) in own]
+    rules = first + [r for r in own if r not in first]
     attributes = sorted({c for rule in rules for c in rule_attributes(rule)})
     records = Catalog(config).read(spark, "silver.identity_records").select("record_key", *attributes)
     records = with_block_keys(records, rules).localCheckpoint(eager=True)
@@ -70,26 +75,37 @@ def main() -> int:
     parser.add_argument("--project", type=float, default=1e8, help="identity records to project the comparisons to")
     parser.add_argument("--out")
     parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--order", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print("RESULT " + json.dumps(analyse(args.one)), flush=True)
+        print("RESULT " + json.dumps(analyse(args.one, json.loads(args.order) if args.order else None)), flush=True)
         return 0
     import subprocess  # noqa: PLC0415
 
+    from customer_identity.core.catalog import Catalog  # noqa: PLC0415
+    from customer_identity.core.config import load_config  # noqa: PLC0415
+    from customer_identity.resolution.model_design import design_path  # noqa: PLC0415
+
+    last = load_config("local", args.configs.split(",")[-1])
+    design = Path(design_path(Catalog(last).path("model.splink")))  # a local run: read without Spark
+    order = json.dumps(json.loads(design.read_text())["blocking_rules"] if design.is_file() else [])
     sizes = []
     for path in args.configs.split(","):
-        proc = subprocess.run([sys.executable, __file__, "--configs", path, "--one", path], capture_output=True, text=True, check=False)
+        cmd = [sys.executable, __file__, "--configs", path, "--one", path, "--order", order]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
         if line is None:
             raise SystemExit(f"blocking analysis of {path} failed (exit {proc.returncode}): {proc.stderr[-800:]}")
         sizes.append(json.loads(line[7:]))
     sizes.sort(key=lambda s: s["identity_records"])
+    by_rule = [{r["rule"]: r for r in s["rules"]} for s in sizes]
+    names = list(dict.fromkeys(r["rule"] for s in sizes for r in s["rules"]))
     growth = {}
-    for i, rule in enumerate(sizes[0]["rules"]):
-        k = exponent([(s["identity_records"], s["rules"][i]["added"]) for s in sizes])
-        last = sizes[-1]
-        projected = round(last["rules"][i]["added"] * (args.project / last["identity_records"]) ** k) if k is not None else None
-        growth[rule["rule"]] = {"exponent": k, "projected_added": projected}
+    for name in names:
+        points = [(s["identity_records"], rules[name]["added"]) for s, rules in zip(sizes, by_rule) if name in rules]
+        k = exponent(points)
+        projected = round(points[-1][1] * (args.project / points[-1][0]) ** k) if k is not None else None
+        growth[name] = {"exponent": k, "projected_added": projected}
     total_k = exponent([(s["identity_records"], s["scored"]) for s in sizes])
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
@@ -106,10 +122,10 @@ def main() -> int:
         + " | exponent | projected at {:,.0f} |".format(args.project)
     )
     lines = [header, "|" + "---|" * (len(sizes) + 3)]
-    for i, rule in enumerate(sizes[0]["rules"]):
-        cells = " | ".join(f"{s['rules'][i]['added']:,} ({s['rules'][i]['largest_block']})" for s in sizes)
-        g = growth[rule["rule"]]
-        lines.append(f"| {rule['rule']} | {cells} | {g['exponent']} | {g['projected_added'] or 0:,} |")
+    for name in names:
+        cells = " | ".join(f"{r[name]['added']:,} ({r[name]['largest_block']})" if name in r else "–" for r in by_rule)
+        g = growth[name]
+        lines.append(f"| {name} | {cells} | {g['exponent']} | {g['projected_added'] or 0:,} |")
     lines.append("| all rules (scored) | " + " | ".join(f"{s['scored']:,}" for s in sizes) + f" | {total_k} | {result['projected_scored']:,} |")
     print("\n".join(lines))
     if args.out:
