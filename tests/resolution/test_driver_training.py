@@ -69,6 +69,7 @@ def test_a_model_trained_on_duckdb_scores_on_spark_as_on_duckdb(spark, tiny_run)
     records = Catalog(config).read(spark, "silver.identity_records")
     model = design_model(config, records).apply(config.model)
     by_source = {name: records.filter(F.col("source_system") == name) for name in ("crm", "platform")}
+    by_source = matching.with_block_keys_by_source(by_source, model.blocking_rules)  # Splink blocks on the bounded name key too
     link_type = link_type_for(model.link_type, len(by_source))
     sample = matching.driver_sample(by_source, 1_000_000, seed=1)
     duck = DuckDBAPI()
