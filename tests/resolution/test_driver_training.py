@@ -13,6 +13,7 @@ from customer_identity.core import fs
 from customer_identity.core.catalog import Catalog
 from customer_identity.core.config import load_config
 from customer_identity.resolution import matching
+from customer_identity.resolution.blocking import rule_bound
 from customer_identity.resolution.model_design import link_type_for, possible_pairs
 from customer_identity.resolution.stage import design_model
 
@@ -167,3 +168,27 @@ def _change_parameters_and_frequencies(spark, model_path: str) -> None:
     for column in matching.tf_columns(model_path):
         tf = spark.read.parquet(matching.tf_path(model_path, column)).localCheckpoint(eager=True)
         tf.withColumn(f"tf_{column}", F.col(f"tf_{column}") * 2).write.mode("overwrite").parquet(matching.tf_path(model_path, column))
+
+
+@pytest.mark.slow
+def test_training_gives_splink_settings_that_fit_its_inputs(spark, tiny_run, tmp_path):
+    """Splink checks every settings dictionary against its inputs and logs what does not fit
+    (a blocking rule on a column the inputs lack). Training's settings must fit the identity
+    records as they are: the bounded name key is added only when pairs are scored."""
+    import logging  # noqa: PLC0415
+
+    config = load_config("local", str(tiny_run[1]))
+    records = Catalog(config).read(spark, "silver.identity_records")
+    model = design_model(config, records).apply(config.model)
+    assert any(rule_bound(r) for r in model.blocking_rules)  # the design blocks on a bounded name key
+    by_source = {name: records.filter(F.col("source_system") == name) for name in ("crm", "platform")}
+    found: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = found.append  # type: ignore[method-assign]
+    splink = logging.getLogger("splink")  # its settings check logs under splink.internals
+    splink.addHandler(handler)
+    try:
+        matching.train_model(spark, model, by_source, str(tmp_path / "model/splink_model.json"))
+    finally:
+        splink.removeHandler(handler)
+    assert not [r.getMessage()[:300] for r in found if "SETTINGS VALIDATION" in r.getMessage()]

@@ -224,15 +224,20 @@ def _block_on(rule: Sequence[str]):
     return block_on(*rule)
 
 
-def build_settings(model: ModelConfig, link_type: str | None = None):
-    """Splink settings from the (derived or configured) model; raises ConfigError before Spark starts when wrong."""
+def build_settings(model: ModelConfig, link_type: str | None = None, predictions: bool = True):
+    """Splink settings from the (derived or configured) model; raises ConfigError before Spark starts when wrong.
+
+    Without ``predictions`` they carry no blocking rules for prediction: training never uses
+    them, and a bounded rule's key column is added to the records only when they are scored
+    (:func:`predict_pairs`), so the training inputs lack it.
+    """
     from splink import SettingsCreator  # noqa: PLC0415
 
     return SettingsCreator(
         link_type=link_type or link_type_for(model.link_type, 2),
         unique_id_column_name=UNIQUE_ID,
         comparisons=build_comparisons(model),
-        blocking_rules_to_generate_predictions=[_block_on(r) for r in model.blocking_rules],
+        blocking_rules_to_generate_predictions=[_block_on(r) for r in model.blocking_rules] if predictions else [],
         retain_intermediate_calculation_columns=True,  # gamma_* columns explain each pair
         retain_matching_columns=False,
     )
@@ -455,7 +460,7 @@ def train_model(
         with steps("setup"):  # counts, and the records registered with Splink on Spark
             sizes = {name: df.count() for name, df in records_by_source.items()}
             db_api, inputs, link_type = _register(spark, model, records_by_source, overrides)
-            linker = new_linker(inputs, build_settings(model, link_type))
+            linker = new_linker(inputs, build_settings(model, link_type, predictions=False))
         if model.training.engine == "driver_sample":
             from splink import DuckDBAPI  # noqa: PLC0415
 
@@ -464,7 +469,7 @@ def train_model(
                 known = {DEDUPE_TABLE: sum(sizes.values())} if link_type == "dedupe_only" else sizes
                 sample = driver_sample(by_source, model.training.sample_records, model.training.seed, match_labels, known)
                 labels_db = DuckDBAPI()
-                trainer = duckdb_linker(labels_db, sample, link_type, build_settings(model, link_type))
+                trainer = duckdb_linker(labels_db, sample, link_type, build_settings(model, link_type, predictions=False))
             driver = DriverPairs(sample, link_type, trainer.misc.save_model_to_json(), sum(t.num_rows for t in sample.values()) / max(sum(sizes.values()), 1))
             log.info("training on a sample of %s identity records in the driver (DuckDB)", f"{sum(t.num_rows for t in sample.values()):,}")
         else:
