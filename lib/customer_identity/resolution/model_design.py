@@ -345,10 +345,9 @@ def names_only(rule: Sequence[str]) -> bool:
     return all(c in NAME_COLUMNS for c in rule)
 
 
-def fit_bounded_rules(
-    kept: list[RuleCount], rejected: list[tuple[RuleCount, str]], count: Counter, budget: int
-) -> tuple[list[RuleCount], list[tuple[RuleCount, str]]]:
-    """A bounded rule the budget left out, kept with the widest halved bound that fits what the kept rules leave."""
+def fit_bounded_rules(kept: list[RuleCount], rejected: list[tuple[RuleCount, str]], count: Counter, budget: int) -> list[RuleCount]:
+    """``kept`` plus each bounded rule the budget left out, with the widest halved bound that fits
+    what the kept rules leave (the rejected entry stays, reporting the wider bound)."""
     kept = list(kept)
     for c, _ in rejected:
         bound = rule_bound(c.rule)
@@ -361,7 +360,7 @@ def fit_bounded_rules(
             if tighter.comparisons <= budget - sum(k.comparisons for k in kept):
                 kept.append(tighter)
                 break
-    return kept, rejected
+    return kept
 
 
 def select_blocking_rules(counts: Sequence[RuleCount], budget: int) -> tuple[list[RuleCount], list[tuple[RuleCount, str]]]:
@@ -530,7 +529,7 @@ def derive_design(model: ModelConfig, profile: Profile, n_sources: int, count: C
         bound = name_block_bound(model)
         eligible = [bounded_rule(r, bound) if names_only(r) else r for r in candidates if not set(r) & degenerate]
         blocking_counts, rejected = select_blocking_rules(count(eligible), model.max_comparisons)
-        blocking_counts, rejected = fit_bounded_rules(blocking_counts, rejected, count, model.max_comparisons)
+        blocking_counts = fit_bounded_rules(blocking_counts, rejected, count, model.max_comparisons)
         rejected += [
             (RuleCount(r, -1, -1), f"{', '.join(sorted(set(r) & degenerate))}: one value is shared by half the records or more")
             for r in candidates
