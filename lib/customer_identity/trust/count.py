@@ -11,11 +11,10 @@ is first contracted along them and only the uncertain part is replicated ``K`` t
 connected-components job for all draws). The estimate is the mean of the draws and its
 interval their equal-tailed quantiles. The golden table's customers
 (connected components at ``model.match_threshold``) are kept beside it. Pairs no blocking
-rule generates are never scored, so any matches among them are missing from the estimate,
-which leans high by the merges they would make. The scored pairs cannot say how many those
-are (the blocking rules share fields, so they are not independent lists for capture-recapture);
-with true ids the blocking ceiling of ``jobs.evaluate`` measures it, and without them a count
-audit (``customer_identity.trust.audit``) covers what review can reach.
+rule generates are never scored, so no draw can join them; each draw is lowered by its own
+estimate of the merges those would make (``customer_identity.trust.unseen``). With true ids
+the blocking ceiling of ``jobs.evaluate`` measures them, and a count audit
+(``customer_identity.trust.audit``) reaches those review can see.
 
 Match probabilities are only as good as the model's calibration. When reviewers have
 labelled a calibration sample (a few random pairs per match-weight bin, part of the review
@@ -26,6 +25,7 @@ that rate; so the interval also carries the uncertainty of the calibration itsel
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 
@@ -50,6 +50,7 @@ class CountInterval:
     draws: int
     uncertain_pairs: int
     method: str = "model probabilities"
+    unseen_merges: float | None = None  # mean merges taken off the draws for pairs no blocking rule compared
 
     def as_row(self) -> dict:
         return self.__dict__.copy()
@@ -169,15 +170,23 @@ def sampled_counts(
     return draw_ids.join(merges, "draw", "left").select("draw", (F.lit(base_count) - F.coalesce("merges", F.lit(0))).alias("customers"))
 
 
-def count_interval(counts: list[int], golden_count: int, level: float, uncertain_pairs: int, method: str = "model probabilities") -> CountInterval:
+def count_interval(
+    counts: list[int], golden_count: int, level: float, uncertain_pairs: int, method: str = "model probabilities", unseen: list[float] | None = None
+) -> CountInterval:
     """The estimate of distinct people (the draws' mean) and its equal-tailed interval at
-    ``level`` (e.g. 0.95), which always contains the estimate. Never below one."""
+    ``level`` (e.g. 0.95), which always contains the estimate. Never below one.
+
+    ``unseen`` (one per draw, from ``UnseenMerges.draws``) are the merges each draw misses
+    because no blocking rule compared the records; draw k counts ``counts[k] - unseen[k]``."""
     if not counts:
         raise ValueError("count_interval needs at least one draw")
-    s = sorted(counts)
+    if unseen is not None and len(unseen) != len(counts):
+        raise ValueError(f"count_interval: {len(unseen)} estimates of unseen merges for {len(counts)} draws")
+    s = sorted(c - u for c, u in zip(counts, unseen)) if unseen is not None else sorted(counts)
     lo_i = int((1 - level) / 2 * (len(s) - 1))
     mean = sum(s) / len(s)
     estimate = max(1, round(mean))
-    lower = max(1, min(s[lo_i], estimate))
-    upper = max(s[len(s) - 1 - lo_i], estimate)
-    return CountInterval(estimate, golden_count, round(mean, 2), lower, upper, level, len(s), uncertain_pairs, method)
+    lower = max(1, min(math.floor(s[lo_i]), estimate))
+    upper = max(math.ceil(s[len(s) - 1 - lo_i]), estimate)
+    lost = round(sum(unseen) / len(unseen), 2) if unseen is not None else None
+    return CountInterval(estimate, golden_count, round(mean, 2), lower, upper, level, len(s), uncertain_pairs, method, lost)

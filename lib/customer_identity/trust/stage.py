@@ -18,7 +18,7 @@ from customer_identity.core.masking import masked_personal_columns
 from customer_identity.report.charts import count_draws_spec, current_schema, threshold_sweep_spec
 from customer_identity.report.page import chart_page, review_page
 from customer_identity.resolution import matching
-from customer_identity.resolution.model_design import saved_blocking_rules
+from customer_identity.resolution.model_design import designed_model, saved_blocking_rules
 from customer_identity.resolution.stage import ResolvePaths, review_labels, scored_pairs
 from customer_identity.trust import audit
 from customer_identity.trust.count import CERTAIN, calibrated_rates, calibration_bins, count_interval, sampled_counts
@@ -36,8 +36,11 @@ from customer_identity.trust.review import (
     with_record_details,
 )
 from customer_identity.trust.sweep import best_threshold, threshold_sweep
+from customer_identity.trust.unseen import unseen_merges
 
-COUNT_INTERVAL_SCHEMA = "estimate long, golden_count long, mean double, lower long, upper long, level double, draws long, uncertain_pairs long, method string"
+COUNT_INTERVAL_SCHEMA = (
+    "estimate long, golden_count long, mean double, lower long, upper long, level double, draws long, uncertain_pairs long, method string, unseen_merges double"
+)
 
 
 def generator_truth(spark: SparkSession, cat: Catalog, crosswalk: DataFrame) -> DataFrame:
@@ -126,7 +129,10 @@ def _count_page(counts: list[int], interval, golden_count: int, naive: int, trut
         f"holds {interval.level:.0%} of them, and the estimate is their average.",
     ]
     notes = [
-        "Records that no matching rule compared are never joined in a draw, so people whose records share nothing a rule looks at are counted more than once."
+        f"Records that no matching rule compared are never joined in a draw. How many people that leaves counted twice is estimated from how often one "
+        f"person's records agree on what the rules look at (about {interval.unseen_merges:,.0f}), and each draw is lowered by its own estimate of it."
+        if interval.unseen_merges is not None
+        else "Records that no matching rule compared are never joined in a draw, so people whose records share nothing a rule looks at are counted more than once."
     ]
     return chart_page("How many distinct people: the estimate and its range",
                       [count_draws_spec(counts, interval.lower, interval.upper, interval.estimate, golden_count, truth)], intro, notes)  # fmt: skip
@@ -186,17 +192,27 @@ def assess_run(spark: SparkSession, config: Config, *, skip_interval: bool = Fal
             counts = [r.customers for r in draws.collect()]
         p = F.col("match_probability")
         uncertain = pairs.filter((p > 0) & (p < CERTAIN)).count()
-        interval = count_interval(counts, golden_count, t.interval_level, uncertain, method)
+        model_path = cat.path("model.splink")
+        print("merges between records no blocking rule compared: estimating from the linked pairs", flush=True)
+        with progress.spark_tasks(spark, "unseen merges"):
+            unseen = unseen_merges(records, pairs, crosswalk, saved_blocking_rules(model_path, config.model),
+                                   designed_model(config.model, model_path).comparisons, threshold)  # fmt: skip
+        lost = unseen.draws(t.interval_draws, t.seed + 2) if unseen is not None else None
+        interval = count_interval(counts, golden_count, t.interval_level, uncertain, method, lost)
+        shown_counts = [round(c - u) for c, u in zip(counts, lost)] if lost is not None else counts
         row = spark.createDataFrame([interval.as_row()], COUNT_INTERVAL_SCHEMA).withColumn("assessed_at", F.current_timestamp())
         cat.write(row, "gold.count_interval", mode="append", merge_schema=True)
         true_count = truth.select("person_id").distinct().count() if truth is not None else None
-        fs.write_text(cat.path("trust.count_interval_chart"), _count_page(counts, interval, golden_count, records.count(), true_count, threshold))
+        fs.write_text(cat.path("trust.count_interval_chart"), _count_page(shown_counts, interval, golden_count, records.count(), true_count, threshold))
         print(
             f"distinct people: {interval.estimate:,} ({interval.level:.0%} interval {interval.lower:,} - {interval.upper:,}; {method}); "
             f"golden table: {golden_count:,} customers at threshold {threshold}"
         )
+        print(f"  from {interval.draws} draws of {uncertain:,} uncertain pairs (mean {interval.mean:,.1f})")
         print(
-            f"  from {interval.draws} draws of {uncertain:,} uncertain pairs (mean {interval.mean:,.1f}); matches between records no blocking rule compared are not counted"
+            f"  each draw lowered by its own estimate of {unseen.describe()}"
+            if unseen is not None
+            else "  matches between records no blocking rule compared are not counted: every rule keys on one comparison, so how often they are missed cannot be estimated"
         )
 
     # the count audit, once a sample drawn by jobs.review --audit has its answers

@@ -1,0 +1,124 @@
+"""Merges between records no blocking rule compared: capture probability, agreement among
+linked pairs, and an oracle where the truth of what blocking missed is known."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from customer_identity.core.config import ComparisonSpec
+from customer_identity.trust.count import count_interval
+from customer_identity.trust.unseen import agreement_counts, capture_probability, pattern_shares, rule_factors, unseen_merges
+
+SHARES = {"a": {(1,): 0.9, (0,): 0.1}, "b+c": {(1, 1): 0.6, (1, 0): 0.2, (0, 1): 0.15, (0, 0): 0.05}}
+FACTORS = {"a": ("a",), "b+c": ("b", "c")}
+
+
+def test_capture_probability_by_hand():
+    rules = [("a",), ("b", "c")]
+    assert capture_probability(rules, FACTORS, SHARES, frozenset("abc")) == pytest.approx(1 - 0.1 * 0.4)
+    assert capture_probability(rules, FACTORS, SHARES, frozenset("ab")) == pytest.approx(0.9)  # c missing: only rule a can fire
+    assert capture_probability(rules, FACTORS, SHARES, frozenset("bc")) == pytest.approx(0.6)
+    assert capture_probability(rules, FACTORS, SHARES, frozenset()) == pytest.approx(0.0)
+
+
+def test_a_bounded_rule_fires_only_where_both_records_are_within_the_bound():
+    rules = [("block__a__b__max5",), ("c",)]
+    factors = {"a": ("a",), "b+c": ("b", "c")}
+    p_c = 0.6 + 0.15
+    assert capture_probability(rules, factors, SHARES, frozenset("abc")) == pytest.approx(p_c)  # a block above the bound: no key
+    expected = 0.0  # by enumeration: the bounded rule fires when a and b agree, the other when c does
+    for (pa,), qa in SHARES["a"].items():
+        for (pb, pc), qbc in SHARES["b+c"].items():
+            if (pa and pb) or pc:
+                expected += qa * qbc
+    assert capture_probability(rules, factors, SHARES, frozenset({"a", "b", "c", "block__a__b__max5"})) == pytest.approx(expected)
+    assert expected == pytest.approx(p_c + 0.9 * 0.2)  # a and b agree while c does not: 0.9 * 0.2
+
+
+def test_factors_follow_the_comparisons_that_read_the_attributes():
+    comparisons = [
+        ComparisonSpec("PersonNameComparison", ("first_name_canonical", "surname_std", "full_name_std")),
+        ComparisonSpec("LocationComparison", (), {"address": "address_line_1_std", "postcode": "postcode_std", "district": "postcode_outward"}),
+    ]
+    rules = [("block__first_name_canonical__surname_std__max100",), ("surname_std", "postcode_outward"), ("address_line_1_std", "postcode_std"), ("email_std",)]
+    assert rule_factors(rules, comparisons) == {
+        "first_name_canonical+surname_std": ("first_name_canonical", "surname_std"),
+        "address_line_1_std+postcode_outward+postcode_std": ("address_line_1_std", "postcode_outward", "postcode_std"),
+        "email_std": ("email_std",),  # no comparison reads it: a factor of its own
+    }
+
+
+def test_agreement_is_counted_on_linked_pairs_another_rule_compared(spark):
+    rows = [
+        # a_l, a_r, b_l, b_r, p
+        ("x", "x", "u", "u", 1.0),  # both rules: counts for a (b caught it) and for b (a caught it)
+        ("x", "y", "u", "u", 0.5),  # caught by b only: counts for a (disagrees), not for b
+        ("x", "x", "u", "v", 0.8),  # caught by a only: counts for b (disagrees), not for a
+        ("x", None, "u", "u", 1.0),  # a missing on one side: not for a; for b only if a caught it (it did not)
+        ("x", "x", "u", "u", 0.2),  # below the threshold
+    ]
+    pairs = spark.createDataFrame(rows, "a_l string, a_r string, b_l string, b_r string, match_probability double")
+    got = agreement_counts(pairs, [("a",), ("b",)], {"a": ("a",), "b": ("b",)}, threshold=0.5)
+    assert got == {"a": {(1,): 1.0, (0,): 0.5}, "b": {(1,): 1.0, (0,): 0.8}}
+    # a factor every rule keys on cannot be estimated
+    assert agreement_counts(pairs, [("a", "b")], {"a": ("a",), "b": ("b",)}, threshold=0.5) == {}
+
+
+def test_pattern_shares_are_the_posterior_mean_and_draws_sum_to_one():
+    shares = pattern_shares({(1,): 9.5, (0,): 0.5}, 1)
+    assert shares == {(0,): pytest.approx(1 / 11), (1,): pytest.approx(10 / 11)}
+    drawn = pattern_shares({(1, 1): 3.0}, 2, random.Random(1))
+    assert set(drawn) == {(0, 0), (0, 1), (1, 0), (1, 1)} and sum(drawn.values()) == pytest.approx(1.0)
+
+
+def _oracle_population(n: int, seed: int):
+    """Two records per person; x agrees with probability 0.8, y 0.7, z 0.9 (z missing on 30% of
+    second records). Rules [x] and [y, z]: a person is split when neither fires."""
+    rng = random.Random(seed)
+    records, pairs, clusters, missed = [], [], [], 0
+    for i in range(n):
+        first = (f"x{i}", f"y{i}", f"z{i}")
+        second = tuple(v if rng.random() < q else v + "'" for v, q in zip(first, (0.8, 0.7, 0.9)))
+        if rng.random() < 0.3:
+            second = (second[0], second[1], None)
+        records += [(f"s:{i}a", *first), (f"s:{i}b", *second)]
+        caught = first[0] == second[0] or (first[1] == second[1] and first[2] == second[2])
+        if caught:
+            pairs.append((f"s:{i}a", f"s:{i}b", 1.0))
+            clusters += [(f"s:{i}a", f"C{i}"), (f"s:{i}b", f"C{i}")]
+        else:
+            missed += 1
+            clusters += [(f"s:{i}a", f"C{i}a"), (f"s:{i}b", f"C{i}b")]
+    return records, pairs, clusters, missed
+
+
+def test_estimate_recovers_the_merges_blocking_missed(spark):
+    records, pairs, clusters, missed = _oracle_population(3000, seed=11)
+    got = unseen_merges(
+        spark.createDataFrame(records, "record_key string, x string, y string, z string"),
+        spark.createDataFrame(pairs, "record_key_l string, record_key_r string, match_probability double"),
+        spark.createDataFrame(clusters, "record_key string, customer_id string"),
+        [("x",), ("y", "z")],
+        [ComparisonSpec("ExactMatch", ("x",)), ComparisonSpec("ExactMatch", ("y",)), ComparisonSpec("ExactMatch", ("z",))],
+        threshold=0.5,
+    )
+    # expected: 3000 * (0.2 * (0.7 * (1 - 0.7 * 0.9) + 0.3)) = 335
+    assert 280 < missed < 390
+    assert got.merges == 3000 - missed
+    draws = got.draws(200, seed=3)
+    mean = sum(draws) / len(draws)
+    sd = (sum((d - mean) ** 2 for d in draws) / (len(draws) - 1)) ** 0.5
+    assert got.se < sd < 2 * got.se  # the draws add the doubt about the shares to the sampling error
+    assert abs(mean - got.estimate) < got.se and min(draws) >= 0
+    assert abs(got.estimate - missed) < 3 * sd, (got.estimate, sd, missed)
+
+
+def test_the_count_is_lowered_draw_by_draw():
+    counts = [100, 104, 102, 101, 103]
+    got = count_interval(counts, golden_count=105, level=0.9, uncertain_pairs=3, unseen=[2.0, 3.0, 1.0, 2.0, 2.0])
+    assert (got.estimate, got.lower, got.upper, got.unseen_merges) == (100, 98, 101, 2.0)  # 98, 101, 101, 99, 101
+    assert got.lower <= got.estimate <= got.upper
+    with pytest.raises(ValueError, match="2 estimates of unseen merges for 5 draws"):
+        count_interval(counts, golden_count=105, level=0.9, uncertain_pairs=3, unseen=[1.0, 2.0])
