@@ -3,8 +3,9 @@
 For each seed: generate a profile (``--rates`` realistic or stress), ingest, resolve,
 evaluate, assess. Reports per seed the true number of people, the headline estimate with
 its interval (covered? how wide?), the golden table's count and the blocking ceiling (the
-count a perfect classifier would reach on the pairs the blocking rules generate). With ``--review`` it also answers the
-review queue from the ground truth (a perfect reviewer) and assesses again, so the
+count a perfect classifier would reach on the pairs the blocking rules generate) beside the
+merges the count estimated blocking lost (``trust.unseen``) and those it truly lost (the ceiling
+above the truth). With ``--review`` it also answers the review queue from the ground truth (a perfect reviewer) and assesses again, so the
 recalibrated estimate is reported too, and with ``--audit 100,300`` it draws count audits
 of those sizes answered from the truth and reports their estimates. Prints the machine, a
 markdown table and a summary, and writes JSON beside the runs.
@@ -93,6 +94,7 @@ def main() -> int:
                 "width_pct": 100 * (r["upper"] - r["lower"]) / r["estimate"], "covered": r["lower"] <= true <= r["upper"],
                 "golden_count": r["golden_count"], "golden_error_pct": 100 * (r["golden_count"] - true) / true,
                 "ceiling_customers": ceiling, "draws_mean": r["mean"], "pairwise_f1": evaluation["pairwise_f1"], "method": r["method"],
+                "unseen_merges": r.get("unseen_merges"),
             })  # fmt: skip
         for n, a in audits.items():
             results.append({
@@ -100,15 +102,22 @@ def main() -> int:
                 "estimate": round(a["estimate"]), "error_pct": 100 * (a["estimate"] - true) / true, "lower": math.floor(a["lower"]), "upper": math.ceil(a["upper"]),
                 "width_pct": 100 * (a["upper"] - a["lower"]) / a["estimate"], "covered": a["lower"] <= true <= a["upper"], "golden_count": a["golden_count"],
                 "golden_error_pct": 100 * (a["golden_count"] - true) / true, "ceiling_customers": ceiling, "draws_mean": None, "pairwise_f1": evaluation["pairwise_f1"], "method": f"audit, se {a['se']:.1f}",
+                "unseen_merges": None,
             })  # fmt: skip
         print(f"seed {seed} done in {time.monotonic() - started:.0f}s", flush=True)
-    print("\n| seed | estimate from | true | estimate (error) | 95% interval (width) | covers truth | golden table (error) | blocking ceiling |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "\n| seed | estimate from | true | estimate (error) | 95% interval (width) | covers truth | golden table (error) | blocking ceiling "
+        "| merges lost to blocking: estimated / true |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         ceiling = f"{r['ceiling_customers']:,}" if r["ceiling_customers"] is not None else "–"
+        lost = "–"
+        if r.get("unseen_merges") is not None and r["ceiling_customers"] is not None:
+            lost = f"{r['unseen_merges']:,.1f} / {r['ceiling_customers'] - r['true']:,}"
         print(
             f"| {r['seed']} | {r['estimate_from']} | {r['true']:,} | {r['estimate']:,} ({r['error_pct']:+.2f}%) | {r['lower']:,}–{r['upper']:,} ({r['width_pct']:.1f}%) "
-            f"| {'yes' if r['covered'] else 'no'} | {r['golden_count']:,} ({r['golden_error_pct']:+.2f}%) | {ceiling} |"
+            f"| {'yes' if r['covered'] else 'no'} | {r['golden_count']:,} ({r['golden_error_pct']:+.2f}%) | {ceiling} | {lost} |"
         )
     for kind in dict.fromkeys(r["estimate_from"] for r in results):
         sel = [r for r in results if r["estimate_from"] == kind]
