@@ -327,6 +327,10 @@ def test_headline_answers_are_computed_from_the_figures():
     )
     assert "calibrated by 9 review labels" in over_merged["How many customers do we have?"]
     assert "a few of those merges join different people" in over_merged["How many customers do we have?"]
+    unseen = headline_answers(
+        _report_data(interval={"estimate": 990, "lower": 980, "upper": 1030, "level": 0.95, "method": "model probabilities", "unseen_merges": 6.4})
+    )
+    assert "some people still appear more than once; about 6 of them have records the model never compared" in unseen["How many customers do we have?"]
     same = headline_answers(_report_data(interval={"estimate": 1000, "lower": 990, "upper": 1030, "level": 0.95, "method": "model probabilities"}))
     assert "The customer table holds the same 1,000." in same["How many customers do we have?"]
     audited = headline_answers(_report_data(audit={"estimate": 993.4, "lower": 985.2, "upper": 1001.6, "audited_records": 300, "golden_error": 6.6}))

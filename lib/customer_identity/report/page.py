@@ -87,9 +87,11 @@ def _golden_note(d: ReportData) -> str:
     """Why the golden table's customers differ from the estimate of distinct people, in plain words."""
     estimate = d.interval["estimate"]
     sure = f"{d.match_threshold:.0%}"
+    unseen = d.interval.get("unseen_merges")
     if d.customers > estimate:
         return (f"The customer table holds {d.customers:,} customers because it merges two records only when the matching model puts the chance that they are one person "
-                f"at {sure} or more, so some people still appear more than once.")  # fmt: skip
+                f"at {sure} or more, so some people still appear more than once"
+                + (f"; about {unseen:,.0f} of them have records the model never compared, since they share nothing its matching rules look at." if unseen else "."))  # fmt: skip
     if d.customers < estimate:
         return (f"The customer table holds {d.customers:,} customers because it merges records whenever the matching model puts the chance that they are one person "
                 f"at {sure} or more, and a few of those merges join different people.")  # fmt: skip
@@ -267,7 +269,13 @@ def render_report(d: ReportData) -> str:
         how_many.append(
             f"How the estimate is made: the matching model gives every pair of records it compared a chance that they are one person. "
             f"Deciding every pair by that chance, {d.interval['draws']} times over, and counting the people each time gives the "
-            f"range; the estimate is their average. Records that no matching rule compared are not joined in any draw."
+            f"range; the estimate is their average. "
+            + (
+                f"Records that no matching rule compared are never joined in a draw; from how often one person's records agree on what the rules "
+                f"look at, about {d.interval['unseen_merges']:,.0f} people are still counted twice that way, and each draw is lowered by its own estimate of that."
+                if d.interval.get("unseen_merges") is not None
+                else "Records that no matching rule compared are not joined in any draw."
+            )
         )
     else:
         how_many.append("No count estimate yet: run jobs.assess to add one.")
