@@ -196,7 +196,7 @@ def assess_run(spark: SparkSession, config: Config, *, skip_interval: bool = Fal
         print("merges between records no blocking rule compared: estimating from the linked pairs", flush=True)
         with progress.spark_tasks(spark, "unseen merges"):
             unseen = unseen_merges(records, pairs, crosswalk, saved_blocking_rules(model_path, config.model),
-                                   designed_model(config.model, model_path).comparisons, threshold)  # fmt: skip
+                                   designed_model(config.model, model_path).comparisons, threshold, t.seed)  # fmt: skip
         lost = unseen.draws(t.interval_draws, t.seed + 2) if unseen is not None else None
         interval = count_interval(counts, golden_count, t.interval_level, uncertain, method, lost)
         shown_counts = [round(c - u) for c, u in zip(counts, lost)] if lost is not None else counts

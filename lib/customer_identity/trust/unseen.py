@@ -16,16 +16,21 @@ The scored pairs say how often that happens, under the assumption the model itse
 2. **The chance a rule compares two records of one person** that carry a given set of
    attributes (and bounded keys within their bound): the sum, over the factors' patterns taken
    independently, of those under which every attribute of some rule agrees.
-3. **Horvitz-Thompson over merges.** A customer of k records is k - 1 merges: the edges of
-   its spanning tree of greatest capture probability (the likeliest way its records were
-   brought together). A merge captured with probability π stands for 1/π like it, so
-   (1 - π)/π were missed; the sum over every merge of every customer estimates the merges
-   lost, with variance Σ (1 - π)/π².
+3. **Horvitz-Thompson over customers.** Each of a person's records carries, per attribute,
+   the person's own value or a deviation of its own (a typo, a new address), so two records
+   agree where both carry the person's value: a record that deviates disagrees with all its
+   person's other records at once. Per factor, the chances of each deviation pattern are
+   fitted to the agreement shares (EM). For every customer of k >= 2 records, with the
+   attributes and bounded keys each of its records carries, simulation (step 2, exactly, for
+   two records) gives the chance P that the rules would bring all k together and the expected
+   number of extra pieces E. A
+   customer found whole stands for 1/P people like it, who lose E/P merges in all; summed over
+   the customers, with variance from the same sampling.
 
-Each draw of the count takes its own factor shares from their Dirichlet posterior (the
-weighted pair counts plus a half for every pattern) and its own Horvitz-Thompson error, so the
-count's interval carries both doubts. A factor that every rule keys on cannot be estimated so;
-then no estimate is made, and the count says so.
+Each draw of the count takes its factor shares from their Dirichlet posterior (the weighted
+pair counts plus a half for every pattern; ``POSTERIOR_SETS`` sets, shared out among the draws)
+and its own Horvitz-Thompson error, so the count's interval carries both doubts. A factor that
+every rule keys on cannot be estimated so; then no estimate is made, and the count says so.
 """
 
 from __future__ import annotations
@@ -36,8 +41,8 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import pandas as pd
-from pyspark.sql import DataFrame, Window
+import numpy as np
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from customer_identity.core.config import ComparisonSpec
@@ -46,6 +51,9 @@ from customer_identity.resolution.model_design import comparison_columns
 
 Pattern = tuple[int, ...]  # 1 where the factor's attribute agrees, in the factor's order
 PRIOR_PER_PATTERN = 0.5  # Jeffreys: a pattern never seen among the linked pairs keeps a little mass
+SIMULATIONS = 2000  # simulated people per customer structure for the estimate
+POSTERIOR_SETS = 10  # posterior draws of the shares behind the count's draws
+SIMULATIONS_PER_SET = 400
 
 
 def rule_factors(rules: Sequence[Sequence[str]], comparisons: Sequence[ComparisonSpec]) -> dict[str, tuple[str, ...]]:
@@ -147,44 +155,106 @@ def _mask_columns(rules: Sequence[Sequence[str]]) -> list[str]:
     return sorted({a for rule in rules for a in rule_attributes(rule)} | set(bounded_columns(rules)))
 
 
-def merge_masks(records: DataFrame, clusters: DataFrame, rules: Sequence[Sequence[str]], capture) -> dict[int, int]:
-    """Merges of every customer's spanning tree of greatest capture probability, counted by the
-    bit mask of the rule columns both records of the merge carry (bit i: ``_mask_columns``' i-th).
+def deviation_shares(shares: Mapping[Pattern, float], size: int, iterations: int = 300) -> dict[Pattern, float]:
+    """Chances of each deviation pattern of one record (1 where it does not carry the person's
+    own value) that reproduce the pairs' agreement ``shares``: two records agree on an attribute
+    where neither deviates. Fitted by EM over the two records' hidden patterns."""
+    patterns = list(itertools.product((0, 1), repeat=size))
+    agree = {(dx, dy): tuple(int(not a and not b) for a, b in zip(dx, dy)) for dx in patterns for dy in patterns}
+    behind: dict[Pattern, list[tuple[Pattern, Pattern]]] = {}
+    for (dx, dy), g in agree.items():
+        behind.setdefault(g, []).append((dx, dy))
+    q = {d: 0.9 if not any(d) else 0.1 / (len(patterns) - 1) for d in patterns}
+    for _ in range(iterations):
+        expected = dict.fromkeys(patterns, 0.0)
+        for g, share in shares.items():
+            weights = [q[dx] * q[dy] for dx, dy in behind[g]]
+            total = sum(weights)
+            if share == 0 or total == 0:
+                continue
+            for (dx, dy), w in zip(behind[g], weights):
+                expected[dx] += share * w / total / 2
+                expected[dy] += share * w / total / 2
+        norm = sum(expected.values())
+        q = {d: e / norm for d, e in expected.items()}
+    return q
 
-    ``clusters`` is (record_key, customer_id); ``capture(mask)`` gives a merge's capture probability.
-    """
+
+def customer_structures(records: DataFrame, clusters: DataFrame, rules: Sequence[Sequence[str]]) -> dict[tuple[int, ...], int]:
+    """Customers of two or more records counted by their records' bit masks of the rule columns
+    they carry (bit i: ``_mask_columns``' i-th), each customer's masks sorted.
+
+    ``clusters`` is (record_key, customer_id)."""
     columns = _mask_columns(rules)
     bits = sum((F.col(c).isNotNull().cast("long") * F.lit(1 << i) for i, c in enumerate(columns)), F.lit(0).cast("long"))
     keyed = with_block_keys(records, rules).select("record_key", bits.alias("mask"))
-    size = F.count("*").over(Window.partitionBy("customer_id"))
-    grouped = clusters.select("record_key", "customer_id").join(keyed, "record_key").withColumn("_size", size).filter("_size >= 2")
+    customers = (
+        clusters.select("record_key", "customer_id").join(keyed, "record_key").groupBy("customer_id").agg(F.sort_array(F.collect_list("mask")).alias("masks"))
+    )
+    rows = customers.filter(F.size("masks") >= 2).groupBy("masks").count().collect()
+    return {tuple(int(m) for m in r["masks"]): int(r["count"]) for r in rows}
 
-    def tree(masks: list[int], kept: dict[int, int]) -> None:
-        edges = sorted(((capture(masks[i] & masks[j]), masks[i] & masks[j], i, j) for i, j in itertools.combinations(range(len(masks)), 2)), reverse=True)
-        parent = list(range(len(masks)))
 
-        def find(i: int) -> int:
-            while parent[i] != i:
-                parent[i] = parent[parent[i]]
-                i = parent[i]
-            return i
+@dataclass(frozen=True)
+class _Model:
+    rules: tuple[tuple[str, ...], ...]
+    attributes: dict[str, tuple[str, ...]]  # factor -> its attributes
 
-        for _, mask, i, j in edges:
-            a, b = find(i), find(j)
-            if a != b:
-                parent[a] = b
-                kept[mask] = kept.get(mask, 0) + 1
+    def pieces(self, masks: tuple[int, ...], deviations: Mapping[str, Mapping[Pattern, float]], n: int, rng: np.random.Generator) -> tuple[float, float]:
+        """(chance that the rules bring all of one person's records together, expected extra
+        pieces) for records carrying the columns of ``masks``, from ``n`` simulated people."""
+        columns = _mask_columns(self.rules)
+        attrs = [a for f in self.attributes.values() for a in f]
+        carried = np.array([[(m >> columns.index(a)) & 1 for a in attrs] for m in masks], dtype=bool)  # records x attributes
+        own = np.empty((n, len(masks), len(attrs)), dtype=bool)  # carries the person's own value
+        at = 0
+        for factor, names in self.attributes.items():
+            patterns = np.array(list(deviations[factor]), dtype=bool)
+            chosen = rng.choice(len(patterns), size=(n, len(masks)), p=np.array(list(deviations[factor].values())))
+            own[:, :, at : at + len(names)] = ~patterns[chosen]
+            at += len(names)
+        own &= carried[None, :, :]
+        keyed = [([attrs.index(a) for a in rule_attributes(rule)], [columns.index(c) for c in rule if c not in attrs]) for rule in self.rules]
+        label = np.tile(np.arange(len(masks)), (n, 1))
+        edges = []
+        for i, j in itertools.combinations(range(len(masks)), 2):
+            fired = np.zeros(n, dtype=bool)
+            for positions, keys in keyed:
+                if all((masks[i] >> k) & 1 and (masks[j] >> k) & 1 for k in keys):
+                    fired |= np.all(own[:, i, positions] & own[:, j, positions], axis=1)
+            edges.append((i, j, fired))
+        changed = True
+        while changed:  # connected components: each record takes the lowest label among its linked records
+            changed = False
+            for i, j, fired in edges:
+                low = np.minimum(label[:, i], label[:, j])
+                moved = fired & ((label[:, i] != low) | (label[:, j] != low))
+                if moved.any():
+                    label[moved, i] = low[moved]
+                    label[moved, j] = low[moved]
+                    changed = True
+        extra = np.array([len(set(row)) for row in label.tolist()]) - 1
+        return float(np.mean(extra == 0)), float(np.mean(extra))
 
-    def trees(batches):
-        for frame in batches:
-            kept: dict[int, int] = {}
-            for masks in frame["masks"]:
-                tree([int(m) for m in masks], kept)
-            yield pd.DataFrame({"mask": list(kept), "merges": list(kept.values())}, dtype="int64")
-
-    customers = grouped.groupBy("customer_id").agg(F.collect_list("mask").alias("masks"))
-    rows = customers.mapInPandas(trees, "mask long, merges long").groupBy("mask").agg(F.sum("merges").alias("merges")).collect()
-    return {int(r["mask"]): int(r["merges"]) for r in rows}
+    def lost(self, structures: Mapping[tuple[int, ...], int], shares: Mapping[str, Mapping[Pattern, float]], n: int, seed: int) -> tuple[float, float]:
+        """Horvitz-Thompson estimate of merges lost, and its variance (module docstring, step 3)."""
+        deviations = {f: deviation_shares(shares[f], len(a)) for f, a in self.attributes.items()}
+        rng = np.random.default_rng(seed)
+        lost = var = 0.0
+        columns = _mask_columns(self.rules)
+        for masks, found in structures.items():
+            if len(masks) == 2:  # exact: the pair's capture probability
+                both = masks[0] & masks[1]
+                whole = capture_probability(self.rules, self.attributes, shares, frozenset(c for i, c in enumerate(columns) if both >> i & 1))
+                extra = 1 - whole
+            else:
+                whole, extra = self.pieces(masks, deviations, n, rng)
+            whole = max(whole, 1.0 / n)
+            lost += found * extra / whole
+            if whole < 1:
+                per_split = extra / (1 - whole)  # extra pieces of a person who is split
+                var += found * (1 - whole) / whole**2 * per_split**2
+        return lost, var
 
 
 @dataclass(frozen=True)
@@ -193,37 +263,30 @@ class UnseenMerges:
 
     estimate: float  # Horvitz-Thompson estimate of merges lost, at the posterior-mean shares
     se: float  # its sampling standard error
-    merges: int  # merges in the customers' spanning trees it extrapolates from
+    customers: int  # customers of two or more records it extrapolates from
     factors: dict[str, float]  # factor -> weighted linked pairs its shares rest on
     rules: tuple[tuple[str, ...], ...]
     attributes: dict[str, tuple[str, ...]]
     counts: dict[str, dict[Pattern, float]] = field(repr=False)
-    masks: dict[int, int] = field(repr=False)
-
-    def _lost(self, shares: Mapping[str, Mapping[Pattern, float]]) -> tuple[float, float]:
-        columns = _mask_columns(self.rules)
-        lost = var = 0.0
-        for mask, n in self.masks.items():
-            present = frozenset(c for i, c in enumerate(columns) if mask >> i & 1)
-            pi = max(capture_probability(self.rules, self.attributes, shares, present), 1e-9)
-            lost += n * (1 - pi) / pi
-            var += n * (1 - pi) / pi**2
-        return lost, var
+    structures: dict[tuple[int, ...], int] = field(repr=False)
 
     def draws(self, n: int, seed: int) -> list[float]:
-        """Merges lost in each of ``n`` draws: shares drawn from their posterior, plus the
-        Horvitz-Thompson sampling error; never below zero."""
+        """Merges lost in each of ``n`` draws: shares from ``POSTERIOR_SETS`` posterior draws (draw k
+        takes set k mod ``POSTERIOR_SETS``) and each draw's own Horvitz-Thompson error; never below zero."""
         rng = random.Random(seed)
-        out = []
-        for _ in range(n):
+        model = _Model(self.rules, self.attributes)
+        sets = []
+        for s in range(min(n, POSTERIOR_SETS)):
             shares = {f: pattern_shares(self.counts.get(f, {}), len(a), rng) for f, a in self.attributes.items()}
-            lost, var = self._lost(shares)
-            out.append(max(0.0, rng.gauss(lost, math.sqrt(var))))
-        return out
+            sets.append(model.lost(self.structures, shares, SIMULATIONS_PER_SET, seed + s))
+        return [max(0.0, rng.gauss(lost, math.sqrt(var))) for lost, var in (sets[k % len(sets)] for k in range(n))]
 
     def describe(self) -> str:
         basis = ", ".join(f"{f} from {w:,.0f} linked pairs" for f, w in self.factors.items())
-        return f"about {self.estimate:,.0f} (standard error {self.se:,.1f}) merges between records no blocking rule compared, extrapolated from {self.merges:,} merges ({basis})"
+        return (
+            f"about {self.estimate:,.0f} (standard error {self.se:,.1f}) merges between records no blocking rule compared, "
+            f"extrapolated from {self.customers:,} customers of two or more records (agreement: {basis})"
+        )
 
 
 def unseen_merges(
@@ -233,6 +296,7 @@ def unseen_merges(
     rules: Sequence[Sequence[str]],
     comparisons: Sequence[ComparisonSpec],
     threshold: float,
+    seed: int = 0,
 ) -> UnseenMerges | None:
     """The estimate of merges lost to blocking (module docstring); None when some factor is keyed
     on by every rule or no linked pair shows it, so that its agreement cannot be estimated."""
@@ -243,16 +307,8 @@ def unseen_merges(
     compared.unpersist()
     if set(counts) != set(factors) or not all(counts.values()):
         return None
+    structures = customer_structures(records, clusters, rules)
     shares = {f: pattern_shares(counts[f], len(a)) for f, a in factors.items()}
-    columns = _mask_columns(rules)
-    cache: dict[int, float] = {}
-
-    def capture(mask: int) -> float:
-        if mask not in cache:
-            cache[mask] = capture_probability(rules, factors, shares, frozenset(c for i, c in enumerate(columns) if mask >> i & 1))
-        return cache[mask]
-
-    masks = merge_masks(records, clusters, rules, capture)
-    partial = UnseenMerges(0.0, 0.0, sum(masks.values()), {f: sum(c.values()) for f, c in counts.items()}, rules, factors, counts, masks)
-    lost, var = partial._lost(shares)
-    return UnseenMerges(lost, math.sqrt(var), partial.merges, partial.factors, rules, factors, counts, masks)
+    lost, var = _Model(rules, factors).lost(structures, shares, SIMULATIONS, seed)
+    weights = {f: sum(c.values()) for f, c in counts.items()}
+    return UnseenMerges(lost, math.sqrt(var), sum(structures.values()), weights, rules, factors, counts, structures)
