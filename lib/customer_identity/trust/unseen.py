@@ -86,10 +86,15 @@ def _generated(rule: Sequence[str]) -> F.Column:
     return out
 
 
+def _mask_columns(rules: Sequence[Sequence[str]]) -> list[str]:
+    """Every attribute the rules key on and every bounded key column they need, in a fixed order."""
+    return sorted({a for rule in rules for a in rule_attributes(rule)} | set(bounded_columns(rules)))
+
+
 def with_rule_columns(pairs: DataFrame, records: DataFrame, rules: Sequence[Sequence[str]]) -> DataFrame:
     """(record_key_l, record_key_r, match_probability) of ``pairs`` with both records' rule
     attributes and bounded keys (sized over ``records``), suffixed ``_l`` and ``_r``."""
-    columns = sorted({a for rule in rules for a in rule_attributes(rule)} | set(bounded_columns(rules)))
+    columns = _mask_columns(rules)
     keyed = with_block_keys(records, rules).select("record_key", *columns)
     side = lambda s: keyed.select(*[F.col(c).alias(f"{c}_{s}") for c in ["record_key", *columns]])  # noqa: E731
     return pairs.select("record_key_l", "record_key_r", "match_probability").join(side("l"), "record_key_l").join(side("r"), "record_key_r")
@@ -149,10 +154,6 @@ def capture_probability(
         if not any(set(rule_attributes(rule)) <= agrees for rule in usable):
             missed += chance
     return 1.0 - missed
-
-
-def _mask_columns(rules: Sequence[Sequence[str]]) -> list[str]:
-    return sorted({a for rule in rules for a in rule_attributes(rule)} | set(bounded_columns(rules)))
 
 
 def deviation_shares(shares: Mapping[Pattern, float], size: int, iterations: int = 300) -> dict[Pattern, float]:
