@@ -210,7 +210,7 @@ def assess_run(spark: SparkSession, config: Config, *, skip_interval: bool = Fal
         )
         print(f"  from {interval.draws} draws of {uncertain:,} uncertain pairs (mean {interval.mean:,.1f})")
         print(
-            f"  each draw lowered by its own estimate of {unseen.describe()}"
+            f"  each draw lowered by its own estimate ({interval.unseen_merges:,.1f} on average) of {unseen.describe()}"
             if unseen is not None
             else "  matches between records no blocking rule compared are not counted: every rule keys on one comparison, so how often they are missed cannot be estimated"
         )
