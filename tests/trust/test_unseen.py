@@ -10,7 +10,7 @@ import pytest
 
 from customer_identity.core.config import ComparisonSpec
 from customer_identity.trust.count import count_interval
-from customer_identity.trust.unseen import agreement_counts, capture_probability, pattern_shares, rule_factors, unseen_merges
+from customer_identity.trust.unseen import _Model, agreement_counts, capture_probability, pattern_shares, rule_factors, unseen_merges
 
 SHARES = {"a": {(1,): 0.9, (0,): 0.1}, "b+c": {(1, 1): 0.6, (1, 0): 0.2, (0, 1): 0.15, (0, 0): 0.05}}
 FACTORS = {"a": ("a",), "b+c": ("b", "c")}
@@ -36,6 +36,16 @@ def test_a_bounded_rule_fires_only_where_both_records_are_within_the_bound():
                 expected += qa * qbc
     assert capture_probability(rules, factors, SHARES, frozenset({"a", "b", "c", "block__a__b__max5"})) == pytest.approx(expected)
     assert expected == pytest.approx(p_c + 0.9 * 0.2)  # a and b agree while c does not: 0.9 * 0.2
+
+
+def test_customers_no_rule_could_join_stand_for_nobody():
+    model = _Model((("a",), ("b", "c")), FACTORS)
+    only_a, only_b = 0b001, 0b010  # bits of a, b, c: records that share no rule between them
+    assert model.lost({(only_a, only_b): 5}, SHARES, 100, seed=1) == (0.0, 0.0)
+    lost, _ = model.lost({(only_a, only_a): 5}, SHARES, 100, seed=1)
+    assert lost == pytest.approx(5 * 0.1 / 0.9)  # rule a alone: each pair missed with 0.1
+    lost, _ = model.lost({(only_a, only_a, only_b): 3}, SHARES, 4000, seed=1)
+    assert lost == 0.0  # the third record can never be joined: such customers are left out
 
 
 def test_factors_follow_the_comparisons_that_read_the_attributes():

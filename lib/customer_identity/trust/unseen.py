@@ -25,7 +25,9 @@ The scored pairs say how often that happens, under the assumption the model itse
    two records) gives the chance P that the rules would bring all k together and the expected
    number of extra pieces E. A
    customer found whole stands for 1/P people like it, who lose E/P merges in all; summed over
-   the customers, with variance from the same sampling.
+   the customers, with variance from the same sampling. A customer the rules could never have
+   brought together (P = 0, or too small for any simulated person to be whole: a reviewer's
+   link joined it) stands for nobody.
 
 Each draw of the count takes its factor shares from their Dirichlet posterior (the weighted
 pair counts plus a half for every pattern; ``POSTERIOR_SETS`` sets, shared out among the draws)
@@ -250,7 +252,8 @@ class _Model:
                 extra = 1 - whole
             else:
                 whole, extra = self.pieces(masks, deviations, n, rng)
-            whole = max(whole, 1.0 / n)
+            if whole < 1e-9:  # the rules could never bring these records together (a reviewer's link did): nothing to extrapolate
+                continue
             lost += found * extra / whole
             if whole < 1:
                 per_split = extra / (1 - whole)  # extra pieces of a person who is split
