@@ -50,6 +50,7 @@ from pyspark.sql import functions as F
 from customer_identity.core.config import ComparisonSpec
 from customer_identity.resolution.blocking import bounded_columns, rule_attributes, with_block_keys
 from customer_identity.resolution.model_design import comparison_columns
+from customer_identity.trust.evaluation import blocked_by, generates
 
 Pattern = tuple[int, ...]  # 1 where the factor's attribute agrees, in the factor's order
 PRIOR_PER_PATTERN = 0.5  # Jeffreys: a pattern never seen among the linked pairs keeps a little mass
@@ -71,21 +72,6 @@ def rule_factors(rules: Sequence[Sequence[str]], comparisons: Sequence[Compariso
     for a in attributes:
         groups.setdefault(owner.get(a, a), []).append(a)
     return {"+".join(attrs): tuple(attrs) for attrs in groups.values()}
-
-
-def _agrees(attribute: str) -> F.Column:
-    return F.coalesce(F.col(f"{attribute}_l") == F.col(f"{attribute}_r"), F.lit(False))
-
-
-def _present(attribute: str) -> F.Column:
-    return F.col(f"{attribute}_l").isNotNull() & F.col(f"{attribute}_r").isNotNull()
-
-
-def _generated(rule: Sequence[str]) -> F.Column:
-    out = F.lit(True)
-    for column in rule:
-        out = out & _agrees(column)
-    return out
 
 
 def _mask_columns(rules: Sequence[Sequence[str]]) -> list[str]:
@@ -114,14 +100,14 @@ def agreement_counts(
         others = [rule for rule in rules if not set(rule_attributes(rule)) & set(attrs)]
         if not others:
             continue
-        caught = F.lit(False)
-        for rule in others:
-            caught = caught | _generated(rule)
         present = F.lit(True)
         for a in attrs:
-            present = present & _present(a)
+            present = present & F.col(f"{a}_l").isNotNull() & F.col(f"{a}_r").isNotNull()
         rows = (
-            linked.filter(caught & present).groupBy(*[_agrees(a).cast("int").alias(a) for a in attrs]).agg(F.sum("match_probability").alias("weight")).collect()
+            linked.filter(blocked_by(others) & present)
+            .groupBy(*[generates((a,)).cast("int").alias(a) for a in attrs])
+            .agg(F.sum("match_probability").alias("weight"))
+            .collect()
         )
         out[name] = {tuple(int(r[a]) for a in attrs): float(r["weight"]) for r in rows}
     return out
@@ -306,12 +292,15 @@ def unseen_merges(
     on by every rule or no linked pair shows it, so that its agreement cannot be estimated."""
     rules = tuple(tuple(r) for r in rules)
     factors = rule_factors(rules, comparisons)
-    compared = with_rule_columns(pairs.filter(F.col("match_probability") >= threshold), records, rules).cache()
+    keyed = with_block_keys(records, rules).select("record_key", *_mask_columns(rules)).cache()  # block sizes counted once, for both uses
+    compared = with_rule_columns(pairs.filter(F.col("match_probability") >= threshold), keyed, rules).cache()
     counts = agreement_counts(compared, rules, factors, threshold)
     compared.unpersist()
     if set(counts) != set(factors) or not all(counts.values()):
+        keyed.unpersist()
         return None
-    structures = customer_structures(records, clusters, rules)
+    structures = customer_structures(keyed, clusters, rules)
+    keyed.unpersist()
     shares = {f: pattern_shares(counts[f], len(a)) for f, a in factors.items()}
     lost, var = _Model(rules, factors).lost(structures, shares, SIMULATIONS, seed)
     weights = {f: sum(c.values()) for f, c in counts.items()}
