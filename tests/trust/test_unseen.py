@@ -7,10 +7,11 @@ import itertools
 import random
 
 import pytest
+from pyspark.sql import functions as F
 
 from customer_identity.core.config import ComparisonSpec
 from customer_identity.trust.count import count_interval
-from customer_identity.trust.unseen import _Model, agreement_counts, capture_probability, pattern_shares, rule_factors, unseen_merges
+from customer_identity.trust.unseen import _Model, agreement_counts, capture_probability, deviation_shares, pair_shares, pattern_shares, rule_factors, unseen_merges
 
 SHARES = {"a": {(1,): 0.9, (0,): 0.1}, "b+c": {(1, 1): 0.6, (1, 0): 0.2, (0, 1): 0.15, (0, 0): 0.05}}
 FACTORS = {"a": ("a",), "b+c": ("b", "c")}
@@ -40,12 +41,26 @@ def test_a_bounded_rule_fires_only_where_both_records_are_within_the_bound():
 
 def test_customers_no_rule_could_join_stand_for_nobody():
     model = _Model((("a",), ("b", "c")), FACTORS)
-    only_a, only_b = 0b001, 0b010  # bits of a, b, c: records that share no rule between them
-    assert model.lost({(only_a, only_b): 5}, SHARES, 100, seed=1) == (0.0, 0.0)
-    lost, _ = model.lost({(only_a, only_a): 5}, SHARES, 100, seed=1)
-    assert lost == pytest.approx(5 * 0.1 / 0.9)  # rule a alone: each pair missed with 0.1
-    lost, _ = model.lost({(only_a, only_a, only_b): 3}, SHARES, 4000, seed=1)
+    clean = {"a": {"": {(0,): 0.9, (1,): 0.1}}, "b+c": {"": {(0, 0): 0.8, (0, 1): 0.1, (1, 0): 0.05, (1, 1): 0.05}}}
+    only_a, only_b = ("", 0b001), ("", 0b010)  # bits of a, b, c: records that share no rule between them
+    assert model.lost({(only_a, only_b): 5}, clean, 100, seed=1) == (0.0, 0.0)
+    lost, _ = model.lost({(only_a, only_a): 5}, clean, 100, seed=1)
+    assert lost == pytest.approx(5 * (1 - 0.81) / 0.81)  # rule a alone: the pair agrees where neither record deviates, 0.9 * 0.9
+    lost, _ = model.lost({(only_a, only_a, only_b): 3}, clean, 4000, seed=1)
     assert lost == 0.0  # the third record can never be joined: such customers are left out
+
+
+def test_deviations_are_fitted_per_source():
+    x, y = {(0,): 0.95, (1,): 0.05}, {(0,): 0.7, (1,): 0.3}
+    counts = {
+        ("s", "s"): {g: 1000 * share for g, share in pair_shares(x, x).items()},
+        ("s", "t"): {g: 1000 * share for g, share in pair_shares(x, y).items()},
+        ("t", "t"): {g: 200 * share for g, share in pair_shares(y, y).items()},
+    }
+    fitted = deviation_shares(counts, 1)
+    assert fitted["s"][(1,)] == pytest.approx(0.05, abs=1e-3) and fitted["t"][(1,)] == pytest.approx(0.3, abs=1e-3)
+    pooled = deviation_shares({("", ""): {g: sum(c.get(g, 0) for c in counts.values()) for g in [(0,), (1,)]}}, 1)[""]
+    assert 0.05 < pooled[(1,)] < 0.3  # one rate for both sources lies between them
 
 
 def test_factors_follow_the_comparisons_that_read_the_attributes():
@@ -72,7 +87,11 @@ def test_agreement_is_counted_on_linked_pairs_another_rule_compared(spark):
     ]
     pairs = spark.createDataFrame(rows, "a_l string, a_r string, b_l string, b_r string, match_probability double")
     got = agreement_counts(pairs, [("a",), ("b",)], {"a": ("a",), "b": ("b",)}, threshold=0.5)
-    assert got == {"a": {(1,): 1.0, (0,): 0.5}, "b": {(1,): 1.0, (0,): 0.8}}
+    assert got == {"a": {("", ""): {(1,): 1.0, (0,): 0.5}}, "b": {("", ""): {(1,): 1.0, (0,): 0.8}}}
+    # pairs of sources count apart, in one order whichever side a source is on
+    sourced = pairs.withColumn("source_system_l", F.lit("t")).withColumn("source_system_r", F.when(F.col("a_r") == "y", "s").otherwise("t"))
+    got = agreement_counts(sourced, [("a",), ("b",)], {"a": ("a",), "b": ("b",)}, threshold=0.5)
+    assert got["a"] == {("t", "t"): {(1,): 1.0}, ("s", "t"): {(0,): 0.5}}
     # a factor every rule keys on cannot be estimated
     assert agreement_counts(pairs, [("a", "b")], {"a": ("a",), "b": ("b",)}, threshold=0.5) == {}
 

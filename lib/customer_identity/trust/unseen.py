@@ -10,33 +10,37 @@ The scored pairs say how often that happens, under the assumption the model itse
    location's address and postcodes, ...). Among the scored pairs the model links (probability
    at least the match threshold, each weighted by its probability) that some rule *not keying
    on the factor* generated, and that carry all of the factor's attributes on both sides, the
-   shares of each agreement pattern estimate how often two records of one person agree on
-   them. Pairs a rule on the factor generated would overstate it: they were compared because
-   they agree.
+   shares of each agreement pattern, per pair of sources, estimate how often two records of
+   one person agree on them. Pairs a rule on the factor generated would overstate it: they were
+   compared because they agree. Sources differ (details typed at a guest checkout against an
+   account's), so each pair of sources has its own shares, drawn towards the shares of all
+   pairs where it has few pairs of its own.
 2. **The chance a rule compares two records of one person** that carry a given set of
    attributes (and bounded keys within their bound): the sum, over the factors' patterns taken
    independently, of those under which every attribute of some rule agrees.
 3. **Horvitz-Thompson over customers.** Each of a person's records carries, per attribute,
    the person's own value or a deviation of its own (a typo, a new address), so two records
    agree where both carry the person's value: a record that deviates disagrees with all its
-   person's other records at once. Per factor, the chances of each deviation pattern are
-   fitted to the agreement shares (EM). For every customer of k >= 2 records, with the
-   attributes and bounded keys each of its records carries, simulation (step 2, exactly, for
-   two records) gives the chance P that the rules would bring all k together and the expected
-   number of extra pieces E. A
+   person's other records at once. Per factor and source, the chances of each deviation
+   pattern of a record are fitted to the agreement shares of every pair of sources (EM). For
+   every customer of k >= 2 records, with the source, attributes and bounded keys of each of
+   its records, simulation (step 2, exactly, for two records) gives the chance P that the rules
+   would bring all k together and the expected number of extra pieces E. A
    customer found whole stands for 1/P people like it, who lose E/P merges in all; summed over
    the customers, with variance from the same sampling. A customer the rules could never have
    brought together (P = 0, or too small for any simulated person to be whole: a reviewer's
    link joined it) stands for nobody.
 
 Each draw of the count takes its factor shares from their Dirichlet posterior (the weighted
-pair counts plus a half for every pattern; ``POSTERIOR_SETS`` sets, shared out among the draws)
+pair counts plus half a pair per pattern, spread as the pooled shares; ``POSTERIOR_SETS`` sets,
+shared out among the draws)
 and its own Horvitz-Thompson error, so the count's interval carries both doubts. A factor that
 every rule keys on cannot be estimated so; then no estimate is made, and the count says so.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import random
@@ -53,10 +57,13 @@ from customer_identity.resolution.model_design import comparison_columns
 from customer_identity.trust.evaluation import blocked_by, generates
 
 Pattern = tuple[int, ...]  # 1 where the factor's attribute agrees, in the factor's order
+SourcePair = tuple[str, str]  # the two records' sources, in order
+Structure = tuple[tuple[str, int], ...]  # a customer's records: (source, bit mask of the rule columns it carries), sorted
+SOURCE = "source_system"
 PRIOR_PER_PATTERN = 0.5  # Jeffreys: a pattern never seen among the linked pairs keeps a little mass
-SIMULATIONS = 2000  # simulated people per customer structure for the estimate
+SIMULATIONS = 10000  # simulated people per customer structure for the estimate (Monte Carlo error well below the sampling error)
 POSTERIOR_SETS = 10  # posterior draws of the shares behind the count's draws
-SIMULATIONS_PER_SET = 400
+SIMULATIONS_PER_SET = 2000
 
 
 def rule_factors(rules: Sequence[Sequence[str]], comparisons: Sequence[ComparisonSpec]) -> dict[str, tuple[str, ...]]:
@@ -79,23 +86,30 @@ def _mask_columns(rules: Sequence[Sequence[str]]) -> list[str]:
     return sorted({a for rule in rules for a in rule_attributes(rule)} | set(bounded_columns(rules)))
 
 
+def _source(records: DataFrame) -> F.Column:
+    """The record's source (``source_system``); one unnamed source when records carry none."""
+    return F.col(SOURCE) if SOURCE in records.columns else F.lit("")
+
+
 def with_rule_columns(pairs: DataFrame, records: DataFrame, rules: Sequence[Sequence[str]]) -> DataFrame:
-    """(record_key_l, record_key_r, match_probability) of ``pairs`` with both records' rule
-    attributes and bounded keys (sized over ``records``), suffixed ``_l`` and ``_r``."""
-    columns = _mask_columns(rules)
-    keyed = with_block_keys(records, rules).select("record_key", *columns)
+    """(record_key_l, record_key_r, match_probability) of ``pairs`` with both records' source,
+    rule attributes and bounded keys (sized over ``records``), suffixed ``_l`` and ``_r``."""
+    columns = [SOURCE, *_mask_columns(rules)]
+    keyed = with_block_keys(records, rules).select("record_key", *_mask_columns(rules), _source(records).alias(SOURCE))
     side = lambda s: keyed.select(*[F.col(c).alias(f"{c}_{s}") for c in ["record_key", *columns]])  # noqa: E731
     return pairs.select("record_key_l", "record_key_r", "match_probability").join(side("l"), "record_key_l").join(side("r"), "record_key_r")
 
 
 def agreement_counts(
     pairs: DataFrame, rules: Sequence[Sequence[str]], factors: Mapping[str, tuple[str, ...]], threshold: float
-) -> dict[str, dict[Pattern, float]]:
-    """Per factor, the probability-weighted count of linked pairs on each agreement pattern, over
-    the pairs (from :func:`with_rule_columns`) that a rule not keying on the factor generated and
-    that carry every attribute of the factor on both sides. A factor every rule keys on is absent."""
-    out: dict[str, dict[Pattern, float]] = {}
+) -> dict[str, dict[SourcePair, dict[Pattern, float]]]:
+    """Per factor and pair of sources, the probability-weighted count of linked pairs on each
+    agreement pattern, over the pairs (from :func:`with_rule_columns`) that a rule not keying on
+    the factor generated and that carry every attribute of the factor on both sides. A factor
+    every rule keys on is absent. Pairs without sources count under ``("", "")``."""
+    out: dict[str, dict[SourcePair, dict[Pattern, float]]] = {}
     linked = pairs.filter(F.col("match_probability") >= threshold)
+    left, right = (F.col(f"{SOURCE}_{s}") if f"{SOURCE}_{s}" in pairs.columns else F.lit("") for s in "lr")
     for name, attrs in factors.items():
         others = [rule for rule in rules if not set(rule_attributes(rule)) & set(attrs)]
         if not others:
@@ -105,22 +119,30 @@ def agreement_counts(
             present = present & F.col(f"{a}_l").isNotNull() & F.col(f"{a}_r").isNotNull()
         rows = (
             linked.filter(blocked_by(others) & present)
-            .groupBy(*[generates((a,)).cast("int").alias(a) for a in attrs])
+            .groupBy(F.least(left, right).alias("_s"), F.greatest(left, right).alias("_t"), *[generates((a,)).cast("int").alias(a) for a in attrs])
             .agg(F.sum("match_probability").alias("weight"))
             .collect()
         )
-        out[name] = {tuple(int(r[a]) for a in attrs): float(r["weight"]) for r in rows}
+        counts: dict[SourcePair, dict[Pattern, float]] = {}
+        for r in rows:
+            counts.setdefault((r["_s"], r["_t"]), {})[tuple(int(r[a]) for a in attrs)] = float(r["weight"])
+        out[name] = counts
     return out
 
 
-def pattern_shares(counts: Mapping[Pattern, float], size: int, rng: random.Random | None = None) -> dict[Pattern, float]:
-    """Shares of the ``2**size`` agreement patterns: the posterior mean of a Dirichlet with half a
-    pair per pattern, or a draw from that posterior when ``rng`` is given."""
-    alpha = {p: counts.get(p, 0.0) + PRIOR_PER_PATTERN for p in itertools.product((0, 1), repeat=size)}
+def pattern_shares(
+    counts: Mapping[Pattern, float], size: int, rng: random.Random | None = None, centre: Mapping[Pattern, float] | None = None
+) -> dict[Pattern, float]:
+    """Shares of the ``2**size`` agreement patterns: the posterior mean of a Dirichlet whose prior
+    holds half a pair per pattern (spread as ``centre`` when given, evenly otherwise), or a draw
+    from that posterior when ``rng`` is given."""
+    patterns = list(itertools.product((0, 1), repeat=size))
+    prior = PRIOR_PER_PATTERN * len(patterns)
+    alpha = {p: counts.get(p, 0.0) + prior * (centre[p] if centre is not None else 1 / len(patterns)) for p in patterns}
     if rng is None:
         total = sum(alpha.values())
         return {p: a / total for p, a in alpha.items()}
-    gammas = {p: rng.gammavariate(a, 1.0) for p, a in alpha.items()}
+    gammas = {p: rng.gammavariate(a, 1.0) if a > 0 else 0.0 for p, a in alpha.items()}
     total = sum(gammas.values())
     return {p: g / total for p, g in gammas.items()}
 
@@ -144,44 +166,91 @@ def capture_probability(
     return 1.0 - missed
 
 
-def deviation_shares(shares: Mapping[Pattern, float], size: int, iterations: int = 300) -> dict[Pattern, float]:
-    """Chances of each deviation pattern of one record (1 where it does not carry the person's
-    own value) that reproduce the pairs' agreement ``shares``: two records agree on an attribute
-    where neither deviates. Fitted by EM over the two records' hidden patterns."""
+def deviation_shares(counts: Mapping[SourcePair, Mapping[Pattern, float]], size: int, iterations: int = 300) -> dict[str, dict[Pattern, float]]:
+    """Per source, the chances of each deviation pattern of one of its records (1 where it does not
+    carry the person's own value) that reproduce the agreement ``counts`` of each pair of sources:
+    two records agree on an attribute where neither deviates. Fitted by EM over the two records'
+    hidden patterns."""
     patterns = list(itertools.product((0, 1), repeat=size))
-    agree = {(dx, dy): tuple(int(not a and not b) for a, b in zip(dx, dy)) for dx in patterns for dy in patterns}
     behind: dict[Pattern, list[tuple[Pattern, Pattern]]] = {}
-    for (dx, dy), g in agree.items():
-        behind.setdefault(g, []).append((dx, dy))
-    q = {d: 0.9 if not any(d) else 0.1 / (len(patterns) - 1) for d in patterns}
+    for dx, dy in itertools.product(patterns, repeat=2):
+        behind.setdefault(tuple(int(not a and not b) for a, b in zip(dx, dy)), []).append((dx, dy))
+    sources = sorted({s for pair in counts for s in pair})
+    start = {d: 0.9 if not any(d) else 0.1 / (len(patterns) - 1) for d in patterns}
+    q = {s: dict(start) for s in sources}
     for _ in range(iterations):
-        expected = dict.fromkeys(patterns, 0.0)
-        for g, share in shares.items():
-            weights = [q[dx] * q[dy] for dx, dy in behind[g]]
-            total = sum(weights)
-            if share == 0 or total == 0:
-                continue
-            for (dx, dy), w in zip(behind[g], weights):
-                expected[dx] += share * w / total / 2
-                expected[dy] += share * w / total / 2
-        norm = sum(expected.values())
-        q = {d: e / norm for d, e in expected.items()}
+        expected = {s: dict.fromkeys(patterns, 0.0) for s in sources}
+        for (s, t), by_pattern in counts.items():
+            for g, weight in by_pattern.items():
+                weights = [q[s][dx] * q[t][dy] for dx, dy in behind[g]]
+                total = sum(weights)
+                if weight == 0 or total == 0:
+                    continue
+                for (dx, dy), w in zip(behind[g], weights):
+                    expected[s][dx] += weight * w / total
+                    expected[t][dy] += weight * w / total
+        q = {s: {d: e / sum(e_s.values()) for d, e in e_s.items()} for s, e_s in expected.items() if sum(e_s.values()) > 0}
     return q
 
 
-def customer_structures(records: DataFrame, clusters: DataFrame, rules: Sequence[Sequence[str]]) -> dict[tuple[int, ...], int]:
-    """Customers of two or more records counted by their records' bit masks of the rule columns
-    they carry (bit i: ``_mask_columns``' i-th), each customer's masks sorted.
+def pair_shares(x: Mapping[Pattern, float], y: Mapping[Pattern, float]) -> dict[Pattern, float]:
+    """Agreement shares of two records of one person whose deviation patterns have chances ``x``
+    and ``y`` (:func:`deviation_shares`)."""
+    out: dict[Pattern, float] = {}
+    for (dx, qx), (dy, qy) in itertools.product(x.items(), y.items()):
+        g = tuple(int(not a and not b) for a, b in zip(dx, dy))
+        out[g] = out.get(g, 0.0) + qx * qy
+    return out
+
+
+def fit_deviations(
+    counts: Mapping[str, Mapping[SourcePair, Mapping[Pattern, float]]],
+    attributes: Mapping[str, tuple[str, ...]],
+    sources: Sequence[str],
+    rng: random.Random | None = None,
+) -> dict[str, dict[str, dict[Pattern, float]]]:
+    """factor -> source -> chances of its records' deviation patterns, for every source in
+    ``sources``. Each pair of sources' shares are the posterior mean (or, with ``rng``, a draw) of
+    a Dirichlet centred on the shares of all pairs pooled, so a pair of sources with few linked
+    pairs leans on the rest; a source no linked pair shows takes the pooled fit."""
+    out: dict[str, dict[str, dict[Pattern, float]]] = {}
+    for factor, attrs in attributes.items():
+        by_pair = counts.get(factor, {})
+        pooled_counts: dict[Pattern, float] = {}
+        for by_pattern in by_pair.values():
+            for g, w in by_pattern.items():
+                pooled_counts[g] = pooled_counts.get(g, 0.0) + w
+        pooled = pattern_shares(pooled_counts, len(attrs))
+        scaled = {}
+        for pair, by_pattern in by_pair.items():
+            weight = sum(by_pattern.values())
+            shares = pattern_shares(by_pattern, len(attrs), rng, centre=pooled)
+            scaled[pair] = {g: share * weight for g, share in shares.items()}
+        fitted = deviation_shares(scaled, len(attrs))
+        fallback = deviation_shares({("", ""): pooled}, len(attrs))[""]
+        out[factor] = {s: fitted.get(s, fallback) for s in sources}
+    return out
+
+
+def customer_structures(records: DataFrame, clusters: DataFrame, rules: Sequence[Sequence[str]]) -> dict[Structure, int]:
+    """Customers of two or more records counted by their records' sources and bit masks of the
+    rule columns they carry (bit i: ``_mask_columns``' i-th), each customer's records sorted.
 
     ``clusters`` is (record_key, customer_id)."""
     columns = _mask_columns(rules)
     bits = sum((F.col(c).isNotNull().cast("long") * F.lit(1 << i) for i, c in enumerate(columns)), F.lit(0).cast("long"))
-    keyed = with_block_keys(records, rules).select("record_key", bits.alias("mask"))
+    keyed = with_block_keys(records, rules).select("record_key", F.struct(_source(records).alias("source"), bits.alias("mask")).alias("record"))
     customers = (
-        clusters.select("record_key", "customer_id").join(keyed, "record_key").groupBy("customer_id").agg(F.sort_array(F.collect_list("mask")).alias("masks"))
+        clusters.select("record_key", "customer_id")
+        .join(keyed, "record_key")
+        .groupBy("customer_id")
+        .agg(F.sort_array(F.collect_list("record")).alias("records"))
     )
-    rows = customers.filter(F.size("masks") >= 2).groupBy("masks").count().collect()
-    return {tuple(int(m) for m in r["masks"]): int(r["count"]) for r in rows}
+    rows = customers.filter(F.size("records") >= 2).groupBy("records").count().collect()
+    return {tuple((r["source"], int(r["mask"])) for r in row["records"]): int(row["count"]) for row in rows}
+
+
+Deviations = Mapping[str, Mapping[str, Mapping[Pattern, float]]]  # factor -> source -> deviation pattern -> chance
 
 
 @dataclass(frozen=True)
@@ -189,18 +258,23 @@ class _Model:
     rules: tuple[tuple[str, ...], ...]
     attributes: dict[str, tuple[str, ...]]  # factor -> its attributes
 
-    def pieces(self, masks: tuple[int, ...], deviations: Mapping[str, Mapping[Pattern, float]], n: int, rng: np.random.Generator) -> tuple[float, float]:
+    def pieces(self, records: Structure, deviations: Deviations, n: int, rng: np.random.Generator) -> tuple[float, float]:
         """(chance that the rules bring all of one person's records together, expected extra
-        pieces) for records carrying the columns of ``masks``, from ``n`` simulated people."""
+        pieces) for records of the sources and carrying the columns of ``records``, from ``n``
+        simulated people."""
         columns = _mask_columns(self.rules)
+        masks = [mask for _, mask in records]
         attrs = [a for f in self.attributes.values() for a in f]
         carried = np.array([[(m >> columns.index(a)) & 1 for a in attrs] for m in masks], dtype=bool)  # records x attributes
         own = np.empty((n, len(masks), len(attrs)), dtype=bool)  # carries the person's own value
         at = 0
         for factor, names in self.attributes.items():
-            patterns = np.array(list(deviations[factor]), dtype=bool)
-            chosen = rng.choice(len(patterns), size=(n, len(masks)), p=np.array(list(deviations[factor].values())))
-            own[:, :, at : at + len(names)] = ~patterns[chosen]
+            patterns = list(itertools.product((0, 1), repeat=len(names)))
+            deviating = np.array(patterns, dtype=bool)
+            for r, (source, _) in enumerate(records):
+                chances = deviations[factor][source]
+                chosen = rng.choice(len(patterns), size=n, p=np.array([chances[d] for d in patterns]))
+                own[:, r, at : at + len(names)] = ~deviating[chosen]
             at += len(names)
         own &= carried[None, :, :]
         keyed = [([attrs.index(a) for a in rule_attributes(rule)], [columns.index(c) for c in rule if c not in attrs]) for rule in self.rules]
@@ -225,19 +299,20 @@ class _Model:
         extra = np.array([len(set(row)) for row in label.tolist()]) - 1
         return float(np.mean(extra == 0)), float(np.mean(extra))
 
-    def lost(self, structures: Mapping[tuple[int, ...], int], shares: Mapping[str, Mapping[Pattern, float]], n: int, seed: int) -> tuple[float, float]:
+    def lost(self, structures: Mapping[Structure, int], deviations: Deviations, n: int, seed: int) -> tuple[float, float]:
         """Horvitz-Thompson estimate of merges lost, and its variance (module docstring, step 3)."""
-        deviations = {f: deviation_shares(shares[f], len(a)) for f, a in self.attributes.items()}
         rng = np.random.default_rng(seed)
         lost = var = 0.0
         columns = _mask_columns(self.rules)
-        for masks, found in structures.items():
-            if len(masks) == 2:  # exact: the pair's capture probability
-                both = masks[0] & masks[1]
+        for records, found in structures.items():
+            if len(records) == 2:  # exact: the pair's capture probability
+                (s, mask_s), (t, mask_t) = records
+                both = mask_s & mask_t
+                shares = {f: pair_shares(deviations[f][s], deviations[f][t]) for f in self.attributes}
                 whole = capture_probability(self.rules, self.attributes, shares, frozenset(c for i, c in enumerate(columns) if both >> i & 1))
                 extra = 1 - whole
             else:
-                whole, extra = self.pieces(masks, deviations, n, rng)
+                whole, extra = self.pieces(records, deviations, n, rng)
             if whole < 1e-9:  # the rules could never bring these records together (a reviewer's link did): nothing to extrapolate
                 continue
             lost += found * extra / whole
@@ -257,8 +332,12 @@ class UnseenMerges:
     factors: dict[str, float]  # factor -> weighted linked pairs its shares rest on
     rules: tuple[tuple[str, ...], ...]
     attributes: dict[str, tuple[str, ...]]
-    counts: dict[str, dict[Pattern, float]] = field(repr=False)
-    structures: dict[tuple[int, ...], int] = field(repr=False)
+    counts: dict[str, dict[SourcePair, dict[Pattern, float]]] = field(repr=False)
+    structures: dict[Structure, int] = field(repr=False)
+
+    @property
+    def sources(self) -> list[str]:
+        return sorted({s for records in self.structures for s, _ in records})
 
     def draws(self, n: int, seed: int) -> list[float]:
         """Merges lost in each of ``n`` draws: shares from ``POSTERIOR_SETS`` posterior draws (draw k
@@ -267,8 +346,8 @@ class UnseenMerges:
         model = _Model(self.rules, self.attributes)
         sets = []
         for s in range(min(n, POSTERIOR_SETS)):
-            shares = {f: pattern_shares(self.counts.get(f, {}), len(a), rng) for f, a in self.attributes.items()}
-            sets.append(model.lost(self.structures, shares, SIMULATIONS_PER_SET, seed + s))
+            deviations = fit_deviations(self.counts, self.attributes, self.sources, rng)
+            sets.append(model.lost(self.structures, deviations, SIMULATIONS_PER_SET, seed + s))
         return [max(0.0, rng.gauss(lost, math.sqrt(var))) for lost, var in (sets[k % len(sets)] for k in range(n))]
 
     def describe(self) -> str:
@@ -292,7 +371,8 @@ def unseen_merges(
     on by every rule or no linked pair shows it, so that its agreement cannot be estimated."""
     rules = tuple(tuple(r) for r in rules)
     factors = rule_factors(rules, comparisons)
-    keyed = with_block_keys(records, rules).select("record_key", *_mask_columns(rules)).cache()  # block sizes counted once, for both uses
+    # block sizes counted once, for both uses
+    keyed = with_block_keys(records, rules).select("record_key", _source(records).alias(SOURCE), *_mask_columns(rules)).cache()
     compared = with_rule_columns(pairs.filter(F.col("match_probability") >= threshold), keyed, rules).cache()
     counts = agreement_counts(compared, rules, factors, threshold)
     compared.unpersist()
@@ -301,7 +381,7 @@ def unseen_merges(
         return None
     structures = customer_structures(keyed, clusters, rules)
     keyed.unpersist()
-    shares = {f: pattern_shares(counts[f], len(a)) for f, a in factors.items()}
-    lost, var = _Model(rules, factors).lost(structures, shares, SIMULATIONS, seed)
-    weights = {f: sum(c.values()) for f, c in counts.items()}
-    return UnseenMerges(lost, math.sqrt(var), sum(structures.values()), weights, rules, factors, counts, structures)
+    result = UnseenMerges(0.0, 0.0, sum(structures.values()), {f: sum(w for c in by_pair.values() for w in c.values()) for f, by_pair in counts.items()},
+                          rules, factors, counts, structures)  # fmt: skip
+    lost, var = _Model(rules, factors).lost(structures, fit_deviations(counts, factors, result.sources), SIMULATIONS, seed)
+    return dataclasses.replace(result, estimate=lost, se=math.sqrt(var))
