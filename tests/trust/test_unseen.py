@@ -11,7 +11,16 @@ from pyspark.sql import functions as F
 
 from customer_identity.core.config import ComparisonSpec
 from customer_identity.trust.count import count_interval
-from customer_identity.trust.unseen import _Model, agreement_counts, capture_probability, deviation_shares, pair_shares, pattern_shares, rule_factors, unseen_merges
+from customer_identity.trust.unseen import (
+    _Model,
+    agreement_counts,
+    capture_probability,
+    deviation_shares,
+    pair_shares,
+    pattern_shares,
+    rule_factors,
+    unseen_merges,
+)
 
 SHARES = {"a": {(1,): 0.9, (0,): 0.1}, "b+c": {(1, 1): 0.6, (1, 0): 0.2, (0, 1): 0.15, (0, 0): 0.05}}
 FACTORS = {"a": ("a",), "b+c": ("b", "c")}
