@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from customer_identity.resolution.ids import assign_customer_ids, hashed_id
+from customer_identity.resolution.ids import assign_customer_ids, hashed_id, id_overlap
 
 OLD, OLDER, NOW = dt.datetime(2026, 10, 2), dt.datetime(2026, 10, 1), dt.datetime(2026, 11, 1)
 
@@ -28,8 +29,11 @@ def _clusters(spark):
     return spark.createDataFrame(rows, "record_key string, cluster_key string").filter(F.col("record_key").isNotNull())
 
 
-def test_ids_follow_the_merge_and_split_rules(spark):
-    assigned, history = assign_customer_ids(_clusters(spark), _previous(spark), "run-2", F.lit(NOW))
+@pytest.mark.parametrize("overlap_given", [False, True], ids=["overlap computed", "overlap materialised by the caller"])
+def test_ids_follow_the_merge_and_split_rules(spark, overlap_given):
+    clusters, previous = _clusters(spark), _previous(spark)
+    overlap = id_overlap(clusters, previous).localCheckpoint(eager=True) if overlap_given else None
+    assigned, history = assign_customer_ids(clusters, previous, "run-2", F.lit(NOW), overlap)
     new_r6 = spark.range(1).select(hashed_id(F.lit("r6"))).first()[0]
     new_r8 = spark.range(1).select(hashed_id(F.lit("r8"))).first()[0]
     expected = spark.createDataFrame(

@@ -29,11 +29,31 @@ def hashed_id(key: Column) -> Column:
     return F.concat(F.lit("C"), F.upper(F.substring(F.sha2(key, 256), 1, 15)))
 
 
-def assign_customer_ids(clusters: DataFrame, previous: DataFrame | None, run_id: str, run_time: Column) -> tuple[DataFrame, DataFrame]:
+def id_overlap(clusters: DataFrame, previous: DataFrame) -> DataFrame:
+    """(cluster_key, old_id, old_since, shared, wins): how many records each new cluster shares
+    with each customer id of ``previous``, and whether the cluster holds most of that id's
+    records (ties to the lowest cluster key). Both the ids and their history read it, so a
+    caller that materialises it once saves a join of every record."""
+    prev = previous.select("record_key", F.col("customer_id").alias("old_id"), F.col("customer_since").alias("old_since"))
+    shared = (
+        clusters.select("record_key", "cluster_key")
+        .join(prev, "record_key")
+        .groupBy("cluster_key", "old_id", "old_since")
+        .agg(F.count(F.lit(1)).alias("shared"))
+    )
+    # each old id goes to the cluster holding most of its records
+    by_old = Window.partitionBy("old_id").orderBy(F.desc("shared"), "cluster_key")
+    return shared.withColumn("wins", F.row_number().over(by_old) == 1)
+
+
+def assign_customer_ids(
+    clusters: DataFrame, previous: DataFrame | None, run_id: str, run_time: Column, overlap: DataFrame | None = None
+) -> tuple[DataFrame, DataFrame]:
     """(clusters with ``customer_id`` and ``customer_since``, history rows of this run).
 
     ``clusters``: record_key, cluster_key (any extra columns are kept).
     ``previous``: record_key, customer_id, customer_since of the last good crosswalk, or None.
+    ``overlap``: :func:`id_overlap` of the two, when the caller has it already.
     """
     if previous is None:
         assigned = clusters.withColumn("customer_id", hashed_id(F.col("cluster_key"))).withColumn("customer_since", run_time)
@@ -44,16 +64,7 @@ def assign_customer_ids(clusters: DataFrame, previous: DataFrame | None, run_id:
         )  # fmt: skip
         return assigned, history
 
-    prev = previous.select("record_key", F.col("customer_id").alias("old_id"), F.col("customer_since").alias("old_since"))
-    shared = (
-        clusters.select("record_key", "cluster_key")
-        .join(prev, "record_key")
-        .groupBy("cluster_key", "old_id", "old_since")
-        .agg(F.count(F.lit(1)).alias("shared"))
-    )
-    # each old id goes to the cluster holding most of its records
-    by_old = Window.partitionBy("old_id").orderBy(F.desc("shared"), "cluster_key")
-    shared = shared.withColumn("wins", F.row_number().over(by_old) == 1)
+    shared = overlap if overlap is not None else id_overlap(clusters, previous)
     # each cluster keeps the oldest of the ids it won
     by_cluster = Window.partitionBy("cluster_key").orderBy("old_since", "old_id")
     won = shared.filter("wins").withColumn("n", F.row_number().over(by_cluster))
@@ -61,7 +72,7 @@ def assign_customer_ids(clusters: DataFrame, previous: DataFrame | None, run_id:
 
     keys = clusters.select("cluster_key").distinct().join(kept, "cluster_key", "left")
     candidate = hashed_id(F.col("cluster_key"))
-    used = prev.select(F.col("old_id").alias("used_id")).distinct()
+    used = previous.select(F.col("customer_id").alias("used_id")).distinct()
     keys = keys.withColumn("candidate", candidate).join(used, F.col("candidate") == F.col("used_id"), "left")
     fresh = F.when(F.col("used_id").isNull(), F.col("candidate")).otherwise(hashed_id(F.concat_ws("#", F.col("cluster_key"), F.lit(run_id))))
     keys = keys.select(

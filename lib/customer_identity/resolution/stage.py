@@ -316,7 +316,8 @@ def _resolve_full(
 
     # materialised: the clusters and the id history are both written from it
     clusters = clustering.cluster_records(spark, records, pairs, config.model.match_threshold, config.clustering).localCheckpoint(eager=True)
-    clusters, history = ids.assign_customer_ids(clusters, previous, run_id, F.lit(run_time))
+    overlap = ids.id_overlap(clusters, previous).localCheckpoint(eager=True) if previous is not None else None  # read by the ids and their history
+    clusters, history = ids.assign_customer_ids(clusters, previous, run_id, F.lit(run_time), overlap)
     write_delta(clusters, paths.clusters)
     clusters = read_delta(spark, paths.clusters)
     write_delta(history, paths.customer_id_history, mode="overwrite" if first_run else "append")
@@ -423,7 +424,9 @@ def _resolve_incremental(
     if labels is not None:
         edges = review.apply_labels(edges, incremental.pairs_within(labels, regroup))
     clusters = clustering.cluster_records(spark, regroup, edges, threshold, config.clustering).localCheckpoint(eager=True)
-    clusters, history = ids.assign_customer_ids(clusters, _previous_crosswalk(spark, paths), run_id, F.lit(run_time))
+    previous = _previous_crosswalk(spark, paths)
+    overlap = ids.id_overlap(clusters, previous).localCheckpoint(eager=True) if previous is not None else None  # read by the ids and their history
+    clusters, history = ids.assign_customer_ids(clusters, previous, run_id, F.lit(run_time), overlap)
     clusters = clusters.localCheckpoint(eager=True)
     upsert_delta(clusters, paths.clusters, ["record_key"])
     write_delta(history, paths.customer_id_history, mode="append")
