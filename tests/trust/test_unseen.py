@@ -12,10 +12,12 @@ from pyspark.sql import functions as F
 from customer_identity.core.config import ComparisonSpec
 from customer_identity.trust.count import count_interval
 from customer_identity.trust.unseen import (
+    Agreement,
     _Model,
     agreement_counts,
     capture_probability,
     deviation_shares,
+    fit_agreement,
     pair_shares,
     pattern_shares,
     rule_factors,
@@ -51,12 +53,26 @@ def test_a_bounded_rule_fires_only_where_both_records_are_within_the_bound():
 def test_customers_no_rule_could_join_stand_for_nobody():
     model = _Model((("a",), ("b", "c")), FACTORS)
     clean = {"a": {"": {(0,): 0.9, (1,): 0.1}}, "b+c": {"": {(0, 0): 0.8, (0, 1): 0.1, (1, 0): 0.05, (1, 1): 0.05}}}
+    agreement = Agreement({f: {("", ""): shares} for f, shares in SHARES.items()}, SHARES, clean)
     only_a, only_b = ("", 0b001), ("", 0b010)  # bits of a, b, c: records that share no rule between them
-    assert model.lost({(only_a, only_b): 5}, clean, 100, seed=1) == (0.0, 0.0)
-    lost, _ = model.lost({(only_a, only_a): 5}, clean, 100, seed=1)
-    assert lost == pytest.approx(5 * (1 - 0.81) / 0.81)  # rule a alone: the pair agrees where neither record deviates, 0.9 * 0.9
-    lost, _ = model.lost({(only_a, only_a, only_b): 3}, clean, 4000, seed=1)
+    assert model.lost({(only_a, only_b): 5}, agreement, 100, seed=1) == (0.0, 0.0)
+    lost, _ = model.lost({(only_a, only_a): 5}, agreement, 100, seed=1)
+    assert lost == pytest.approx(5 * 0.1 / 0.9)  # two records: rule a alone, the pair's own shares miss it with 0.1
+    lost, _ = model.lost({(only_a, only_a, only_b): 3}, agreement, 4000, seed=1)
     assert lost == 0.0  # the third record can never be joined: such customers are left out
+
+
+def test_two_records_take_their_pair_of_sources_shares_and_others_the_pooled_ones():
+    model = _Model((("a",),), {"a": ("a",)})
+    pooled = {(1,): 0.8, (0,): 0.2}
+    agreement = Agreement({"a": {("s", "t"): {(1,): 0.95, (0,): 0.05}}}, {"a": pooled}, {"a": {}})
+    lost, _ = model.lost({(("s", 1), ("t", 1)): 10, (("s", 1), ("s", 1)): 4}, agreement, 100, seed=1)
+    assert lost == pytest.approx(10 * 0.05 / 0.95 + 4 * 0.2 / 0.8)
+    counts = {"a": {("s", "t"): {(1,): 95.0, (0,): 5.0}, ("s", "s"): {(1,): 10.0}}}
+    fitted = fit_agreement(counts, {"a": ("a",)}, ["s", "t", "u"])
+    pooled_disagree = 5.5 / 111  # pooled counts 105 and 5, half a pair per pattern
+    assert fitted.shares("s", "t")["a"][(0,)] == pytest.approx((5 + pooled_disagree) / 101)  # one pair of prior, spread as the pooled shares
+    assert fitted.shares("t", "u") == {"a": fitted.pooled["a"]} and set(fitted.deviations["a"]) == {"s", "t", "u"}
 
 
 def test_deviations_are_fitted_per_source():

@@ -24,8 +24,9 @@ The scored pairs say how often that happens, under the assumption the model itse
    person's other records at once. Per factor and source, the chances of each deviation
    pattern of a record are fitted to the agreement shares of every pair of sources (EM). For
    every customer of k >= 2 records, with the source, attributes and bounded keys of each of
-   its records, simulation (step 2, exactly, for two records) gives the chance P that the rules
-   would bring all k together and the expected number of extra pieces E. A
+   its records, simulation gives the chance P that the rules would bring all k together and
+   the expected number of extra pieces E; for two records, step 2 gives them exactly from
+   their pair of sources' own shares, which need no model of single records. A
    customer found whole stands for 1/P people like it, who lose E/P merges in all; summed over
    the customers, with variance from the same sampling. A customer the rules could never have
    brought together (P = 0, or too small for any simulated person to be whole: a reviewer's
@@ -203,33 +204,49 @@ def pair_shares(x: Mapping[Pattern, float], y: Mapping[Pattern, float]) -> dict[
     return out
 
 
-def fit_deviations(
+@dataclass(frozen=True)
+class Agreement:
+    """How two records of one person agree, per factor: the agreement shares of each pair of
+    sources the linked pairs show (``pairs``), those of all pairs pooled, and each source's
+    deviation chances (:func:`deviation_shares`) for the records of people with more than two."""
+
+    pairs: dict[str, dict[SourcePair, dict[Pattern, float]]]
+    pooled: dict[str, dict[Pattern, float]]
+    deviations: dict[str, dict[str, dict[Pattern, float]]]  # factor -> source -> deviation pattern -> chance
+
+    def shares(self, s: str, t: str) -> dict[str, dict[Pattern, float]]:
+        """factor -> agreement shares of a record of source ``s`` and one of ``t`` (``s <= t``):
+        their own pair of sources', or the pooled shares where no linked pair shows it."""
+        return {f: by_pair.get((s, t), self.pooled[f]) for f, by_pair in self.pairs.items()}
+
+
+def fit_agreement(
     counts: Mapping[str, Mapping[SourcePair, Mapping[Pattern, float]]],
     attributes: Mapping[str, tuple[str, ...]],
     sources: Sequence[str],
     rng: random.Random | None = None,
-) -> dict[str, dict[str, dict[Pattern, float]]]:
-    """factor -> source -> chances of its records' deviation patterns, for every source in
+) -> Agreement:
+    """The agreement of ``counts`` (:func:`agreement_counts`), with deviations for every source in
     ``sources``. Each pair of sources' shares are the posterior mean (or, with ``rng``, a draw) of
     a Dirichlet centred on the shares of all pairs pooled, so a pair of sources with few linked
-    pairs leans on the rest; a source no linked pair shows takes the pooled fit."""
-    out: dict[str, dict[str, dict[Pattern, float]]] = {}
+    pairs leans on the rest; a source no linked pair shows takes the deviations fitted to the
+    pooled shares."""
+    pairs: dict[str, dict[SourcePair, dict[Pattern, float]]] = {}
+    pooled_by_factor: dict[str, dict[Pattern, float]] = {}
+    deviations: dict[str, dict[str, dict[Pattern, float]]] = {}
     for factor, attrs in attributes.items():
         by_pair = counts.get(factor, {})
         pooled_counts: dict[Pattern, float] = {}
         for by_pattern in by_pair.values():
             for g, w in by_pattern.items():
                 pooled_counts[g] = pooled_counts.get(g, 0.0) + w
-        pooled = pattern_shares(pooled_counts, len(attrs))
-        scaled = {}
-        for pair, by_pattern in by_pair.items():
-            weight = sum(by_pattern.values())
-            shares = pattern_shares(by_pattern, len(attrs), rng, centre=pooled)
-            scaled[pair] = {g: share * weight for g, share in shares.items()}
-        fitted = deviation_shares(scaled, len(attrs))
+        pooled = pooled_by_factor[factor] = pattern_shares(pooled_counts, len(attrs))
+        pairs[factor] = {pair: pattern_shares(by_pattern, len(attrs), rng, centre=pooled) for pair, by_pattern in by_pair.items()}
+        weights = {pair: sum(by_pattern.values()) for pair, by_pattern in by_pair.items()}
+        fitted = deviation_shares({pair: {g: share * weights[pair] for g, share in shares.items()} for pair, shares in pairs[factor].items()}, len(attrs))
         fallback = deviation_shares({("", ""): pooled}, len(attrs))[""]
-        out[factor] = {s: fitted.get(s, fallback) for s in sources}
-    return out
+        deviations[factor] = {s: fitted.get(s, fallback) for s in sources}
+    return Agreement(pairs, pooled_by_factor, deviations)
 
 
 def customer_structures(records: DataFrame, clusters: DataFrame, rules: Sequence[Sequence[str]]) -> dict[Structure, int]:
@@ -250,15 +267,14 @@ def customer_structures(records: DataFrame, clusters: DataFrame, rules: Sequence
     return {tuple((r["source"], int(r["mask"])) for r in row["records"]): int(row["count"]) for row in rows}
 
 
-Deviations = Mapping[str, Mapping[str, Mapping[Pattern, float]]]  # factor -> source -> deviation pattern -> chance
-
-
 @dataclass(frozen=True)
 class _Model:
     rules: tuple[tuple[str, ...], ...]
     attributes: dict[str, tuple[str, ...]]  # factor -> its attributes
 
-    def pieces(self, records: Structure, deviations: Deviations, n: int, rng: np.random.Generator) -> tuple[float, float]:
+    def pieces(
+        self, records: Structure, deviations: Mapping[str, Mapping[str, Mapping[Pattern, float]]], n: int, rng: np.random.Generator
+    ) -> tuple[float, float]:
         """(chance that the rules bring all of one person's records together, expected extra
         pieces) for records of the sources and carrying the columns of ``records``, from ``n``
         simulated people."""
@@ -299,7 +315,7 @@ class _Model:
         extra = np.array([len(set(row)) for row in label.tolist()]) - 1
         return float(np.mean(extra == 0)), float(np.mean(extra))
 
-    def lost(self, structures: Mapping[Structure, int], deviations: Deviations, n: int, seed: int) -> tuple[float, float]:
+    def lost(self, structures: Mapping[Structure, int], agreement: Agreement, n: int, seed: int) -> tuple[float, float]:
         """Horvitz-Thompson estimate of merges lost, and its variance (module docstring, step 3)."""
         rng = np.random.default_rng(seed)
         lost = var = 0.0
@@ -308,11 +324,10 @@ class _Model:
             if len(records) == 2:  # exact: the pair's capture probability
                 (s, mask_s), (t, mask_t) = records
                 both = mask_s & mask_t
-                shares = {f: pair_shares(deviations[f][s], deviations[f][t]) for f in self.attributes}
-                whole = capture_probability(self.rules, self.attributes, shares, frozenset(c for i, c in enumerate(columns) if both >> i & 1))
+                whole = capture_probability(self.rules, self.attributes, agreement.shares(s, t), frozenset(c for i, c in enumerate(columns) if both >> i & 1))
                 extra = 1 - whole
             else:
-                whole, extra = self.pieces(records, deviations, n, rng)
+                whole, extra = self.pieces(records, agreement.deviations, n, rng)
             if whole < 1e-9:  # the rules could never bring these records together (a reviewer's link did): nothing to extrapolate
                 continue
             lost += found * extra / whole
@@ -346,8 +361,7 @@ class UnseenMerges:
         model = _Model(self.rules, self.attributes)
         sets = []
         for s in range(min(n, POSTERIOR_SETS)):
-            deviations = fit_deviations(self.counts, self.attributes, self.sources, rng)
-            sets.append(model.lost(self.structures, deviations, SIMULATIONS_PER_SET, seed + s))
+            sets.append(model.lost(self.structures, fit_agreement(self.counts, self.attributes, self.sources, rng), SIMULATIONS_PER_SET, seed + s))
         return [max(0.0, rng.gauss(lost, math.sqrt(var))) for lost, var in (sets[k % len(sets)] for k in range(n))]
 
     def describe(self) -> str:
@@ -383,5 +397,5 @@ def unseen_merges(
     keyed.unpersist()
     result = UnseenMerges(0.0, 0.0, sum(structures.values()), {f: sum(w for c in by_pair.values() for w in c.values()) for f, by_pair in counts.items()},
                           rules, factors, counts, structures)  # fmt: skip
-    lost, var = _Model(rules, factors).lost(structures, fit_deviations(counts, factors, result.sources), SIMULATIONS, seed)
+    lost, var = _Model(rules, factors).lost(structures, fit_agreement(counts, factors, result.sources), SIMULATIONS, seed)
     return dataclasses.replace(result, estimate=lost, se=math.sqrt(var))
