@@ -18,7 +18,6 @@ from customer_identity.trust.unseen import (
     capture_probability,
     deviation_shares,
     fit_agreement,
-    pair_shares,
     pattern_shares,
     rule_factors,
     unseen_merges,
@@ -73,6 +72,15 @@ def test_two_records_take_their_pair_of_sources_shares_and_others_the_pooled_one
     pooled_disagree = 5.5 / 111  # pooled counts 105 and 5, half a pair per pattern
     assert fitted.shares("s", "t")["a"][(0,)] == pytest.approx((5 + pooled_disagree) / 101)  # one pair of prior, spread as the pooled shares
     assert fitted.shares("t", "u") == {"a": fitted.pooled["a"]} and set(fitted.deviations["a"]) == {"s", "t", "u"}
+
+
+def pair_shares(x, y):
+    """Agreement shares of two records of one person whose deviation patterns have chances ``x`` and ``y``."""
+    out = {}
+    for (dx, qx), (dy, qy) in itertools.product(x.items(), y.items()):
+        g = tuple(int(not a and not b) for a, b in zip(dx, dy))
+        out[g] = out.get(g, 0.0) + qx * qy
+    return out
 
 
 def test_deviations_are_fitted_per_source():

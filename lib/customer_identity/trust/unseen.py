@@ -194,16 +194,6 @@ def deviation_shares(counts: Mapping[SourcePair, Mapping[Pattern, float]], size:
     return q
 
 
-def pair_shares(x: Mapping[Pattern, float], y: Mapping[Pattern, float]) -> dict[Pattern, float]:
-    """Agreement shares of two records of one person whose deviation patterns have chances ``x``
-    and ``y`` (:func:`deviation_shares`)."""
-    out: dict[Pattern, float] = {}
-    for (dx, qx), (dy, qy) in itertools.product(x.items(), y.items()):
-        g = tuple(int(not a and not b) for a, b in zip(dx, dy))
-        out[g] = out.get(g, 0.0) + qx * qy
-    return out
-
-
 @dataclass(frozen=True)
 class Agreement:
     """How two records of one person agree, per factor: the agreement shares of each pair of
