@@ -41,7 +41,6 @@ every rule keys on cannot be estimated so; then no estimate is made, and the cou
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 import random
@@ -95,8 +94,9 @@ def _source(records: DataFrame) -> F.Column:
 def with_rule_columns(pairs: DataFrame, records: DataFrame, rules: Sequence[Sequence[str]]) -> DataFrame:
     """(record_key_l, record_key_r, match_probability) of ``pairs`` with both records' source,
     rule attributes and bounded keys (sized over ``records``), suffixed ``_l`` and ``_r``."""
-    columns = [SOURCE, *_mask_columns(rules)]
-    keyed = with_block_keys(records, rules).select("record_key", *_mask_columns(rules), _source(records).alias(SOURCE))
+    masked = _mask_columns(rules)
+    columns = [SOURCE, *masked]
+    keyed = with_block_keys(records, rules).select("record_key", *masked, _source(records).alias(SOURCE))
     side = lambda s: keyed.select(*[F.col(c).alias(f"{c}_{s}") for c in ["record_key", *columns]])  # noqa: E731
     return pairs.select("record_key_l", "record_key_r", "match_probability").join(side("l"), "record_key_l").join(side("r"), "record_key_r")
 
@@ -234,8 +234,10 @@ def fit_agreement(
         pairs[factor] = {pair: pattern_shares(by_pattern, len(attrs), rng, centre=pooled) for pair, by_pattern in by_pair.items()}
         weights = {pair: sum(by_pattern.values()) for pair, by_pattern in by_pair.items()}
         fitted = deviation_shares({pair: {g: share * weights[pair] for g, share in shares.items()} for pair, shares in pairs[factor].items()}, len(attrs))
-        fallback = deviation_shares({("", ""): pooled}, len(attrs))[""]
-        deviations[factor] = {s: fitted.get(s, fallback) for s in sources}
+        if any(s not in fitted for s in sources):  # fitted once, only for the sources that need it
+            fallback = deviation_shares({("", ""): pooled}, len(attrs))[""]
+            fitted.update({s: fallback for s in sources if s not in fitted})
+        deviations[factor] = {s: fitted[s] for s in sources}
     return Agreement(pairs, pooled_by_factor, deviations)
 
 
@@ -327,6 +329,11 @@ class _Model:
         return lost, var
 
 
+def _sources(structures: Mapping[Structure, int]) -> list[str]:
+    """The sources of the customers' records."""
+    return sorted({s for records in structures for s, _ in records})
+
+
 @dataclass(frozen=True)
 class UnseenMerges:
     """Merges the count misses because no blocking rule compared the records."""
@@ -342,7 +349,7 @@ class UnseenMerges:
 
     @property
     def sources(self) -> list[str]:
-        return sorted({s for records in self.structures for s, _ in records})
+        return _sources(self.structures)
 
     def draws(self, n: int, seed: int) -> list[float]:
         """Merges lost in each of ``n`` draws: shares from ``POSTERIOR_SETS`` posterior draws (draw k
@@ -385,7 +392,6 @@ def unseen_merges(
         return None
     structures = customer_structures(keyed, clusters, rules)
     keyed.unpersist()
-    result = UnseenMerges(0.0, 0.0, sum(structures.values()), {f: sum(w for c in by_pair.values() for w in c.values()) for f, by_pair in counts.items()},
-                          rules, factors, counts, structures)  # fmt: skip
-    lost, var = _Model(rules, factors).lost(structures, fit_agreement(counts, factors, result.sources), SIMULATIONS, seed)
-    return dataclasses.replace(result, estimate=lost, se=math.sqrt(var))
+    lost, var = _Model(rules, factors).lost(structures, fit_agreement(counts, factors, _sources(structures)), SIMULATIONS, seed)
+    weights = {f: sum(w for c in by_pair.values() for w in c.values()) for f, by_pair in counts.items()}
+    return UnseenMerges(lost, math.sqrt(var), sum(structures.values()), weights, rules, factors, counts, structures)
