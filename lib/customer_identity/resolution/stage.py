@@ -316,8 +316,7 @@ def _resolve_full(
 
     # materialised: the clusters and the id history are both written from it
     clusters = clustering.cluster_records(spark, records, pairs, config.model.match_threshold, config.clustering).localCheckpoint(eager=True)
-    overlap = ids.id_overlap(clusters, previous).localCheckpoint(eager=True) if previous is not None else None  # read by the ids and their history
-    clusters, history = ids.assign_customer_ids(clusters, previous, run_id, F.lit(run_time), overlap)
+    clusters, history = _assign_ids(clusters, previous, run_id, run_time)
     write_delta(clusters, paths.clusters)
     clusters = read_delta(spark, paths.clusters)
     write_delta(history, paths.customer_id_history, mode="overwrite" if first_run else "append")
@@ -424,9 +423,7 @@ def _resolve_incremental(
     if labels is not None:
         edges = review.apply_labels(edges, incremental.pairs_within(labels, regroup))
     clusters = clustering.cluster_records(spark, regroup, edges, threshold, config.clustering).localCheckpoint(eager=True)
-    previous = _previous_crosswalk(spark, paths)
-    overlap = ids.id_overlap(clusters, previous).localCheckpoint(eager=True) if previous is not None else None  # read by the ids and their history
-    clusters, history = ids.assign_customer_ids(clusters, previous, run_id, F.lit(run_time), overlap)
+    clusters, history = _assign_ids(clusters, _previous_crosswalk(spark, paths), run_id, run_time)
     clusters = clusters.localCheckpoint(eager=True)
     upsert_delta(clusters, paths.clusters, ["record_key"])
     write_delta(history, paths.customer_id_history, mode="append")
@@ -521,6 +518,12 @@ def _field_issue_counts(spark: SparkSession, paths: ResolvePaths) -> dict[str, i
     if counts:
         log.info("fields nulled and recorded in silver.field_issues: %s", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     return counts
+
+
+def _assign_ids(clusters: DataFrame, previous: DataFrame | None, run_id: str, run_time: dt.datetime) -> tuple[DataFrame, DataFrame]:
+    """:func:`ids.assign_customer_ids`, with the overlap both the ids and their history read materialised once."""
+    overlap = ids.id_overlap(clusters, previous).localCheckpoint(eager=True) if previous is not None else None
+    return ids.assign_customer_ids(clusters, previous, run_id, F.lit(run_time), overlap)
 
 
 def _previous_crosswalk(spark: SparkSession, paths: ResolvePaths) -> DataFrame | None:
